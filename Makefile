@@ -1,0 +1,64 @@
+# The two commands: `make run` (play) and `make test` (the whole suite). Everything else here
+# is what they need, built on first use.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Local play and the tests run with DEBUG on unless the environment says otherwise;
+# a production start (DEBUG off) refuses to run without SECRET_KEY.
+DEBUG ?= 1
+export DEBUG
+
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+VENDOR := gameserver/static/vendor/msgpack.min.js
+
+.PHONY: run test lint format worker bench clean
+
+run: $(STAMP) $(VENDOR)
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP) $(VENDOR) test-services
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+# A tick worker as its own process (needs REDIS_URL; `make run` hosts one in-process anyway).
+worker: $(STAMP)
+	$(PY) manage.py runworker match-tick
+
+bench: $(STAMP)
+	$(PY) -m load_tests.bench_step
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 (with venv) and run make again"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+$(VENDOR): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ with npm (Debian/Ubuntu: sudo apt-get install nodejs npm), then run make again"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(dir $@)
+	cp node_modules/@msgpack/msgpack/dist.umd/msgpack.min.js $@
+
+# The tests start a private redis-server unless REDIS_URL names one; install it if missing.
+.PHONY: test-services
+test-services:
+	@if [ -z "$$REDIS_URL" ] && ! command -v redis-server >/dev/null; then \
+		echo "installing redis-server for the tests"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) node_modules gameserver/static/vendor staticfiles .pytest_cache .mypy_cache .ruff_cache

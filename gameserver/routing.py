@@ -1,0 +1,18 @@
+"""WebSocket URL routes and the named worker channels, in one place."""
+
+from typing import Any
+
+from django.urls import path
+
+from gameserver.groups import TICK_CHANNEL
+from match.consumers import MatchConsumer
+from match.worker import TickWorkerConsumer
+
+# django-stubs types path() for views only; Channels' URLRouter takes ASGI apps the same way.
+websocket_urlpatterns: list[Any] = [
+    path("ws/match/<uuid:match_id>/", MatchConsumer.as_asgi()),  # type: ignore[arg-type]
+]
+
+worker_channels: dict[str, Any] = {
+    TICK_CHANNEL: TickWorkerConsumer.as_asgi(),
+}

@@ -1,0 +1,228 @@
+"""MatchConsumer: a player's socket into one match. It checks the ticket, forwards inputs to
+the match's owner (the tick worker) and forwards already-encoded frames; it never simulates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from gameserver import protocol
+from gameserver.groups import TICK_CHANNEL, match_group, match_owner_group, match_seat_group
+from gameserver.limits import TokenBucket
+from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
+from match import selectors
+from match.games import get_game
+from match.models import Match
+from match.rules import GameRules, InvalidInput
+from match.tickets import TicketExpired, TicketInvalid, ticket_verify
+
+log = logging.getLogger(__name__)
+
+# How long a consumer waits for the owner's snapshot before asking again, and how many times.
+JOIN_RETRY_SECONDS = 1.0
+JOIN_ATTEMPTS = 10
+
+
+class MatchConsumer(AsyncWebsocketConsumer):
+    """Binary msgpack frames only; limits per connection are documented in docs/protocol.md."""
+
+    match_id: str
+    seat: int
+    rules: GameRules
+
+    async def connect(self) -> None:
+        self.joined = False
+        self.owner: str | None = None
+        self.synced_tick: int | None = None
+        self.join_task: asyncio.Task[None] | None = None
+        self.limits = protocol.Limits(max_message_bytes=settings.WS_MAX_MESSAGE_BYTES)
+        self.rate = TokenBucket(rate=settings.WS_RATE_PER_SEC, burst=settings.WS_RATE_BURST)
+        self.strikes = TokenBucket(rate=1.0, burst=settings.WS_MAX_STRIKES)
+        self.last_rate_error = float("-inf")
+        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            protocol.INPUT: self.on_input,
+            protocol.PING: self.on_ping,
+        }
+        self.match_id = str(self.scope["url_route"]["kwargs"]["match_id"])
+
+        # Accept before refusing so the client sees the 4xxx close code and the error message.
+        await self.accept()
+        refusal = await self.check_admission()
+        if refusal is not None:
+            code, error, detail = refusal
+            await self.send_message(protocol.error_message(error, detail))
+            await self.close(code=int(code))
+            return
+
+        self.joined = True
+        await self.channel_layer.group_send(
+            match_seat_group(self.match_id, self.seat),
+            {"type": "match.replaced", "by": self.channel_name},
+        )
+        await self.channel_layer.group_add(match_seat_group(self.match_id, self.seat), self.channel_name)
+        await self.channel_layer.group_add(match_group(self.match_id), self.channel_name)
+        self.join_task = asyncio.ensure_future(self.join_until_synced())
+
+    async def check_admission(self) -> tuple[CloseCode, ErrorCode, str] | None:
+        """Who may enter: a genuine, unexpired ticket for this match and a seat in it."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        ticket = query.get("ticket", [""])[0]
+        try:
+            claims = ticket_verify(ticket=ticket)
+        except TicketExpired:
+            return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_EXPIRED, "the match ticket has expired"
+        except TicketInvalid as exc:
+            return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_INVALID, f"bad match ticket: {exc}"
+        if claims.match_id != self.match_id:
+            return CloseCode.FORBIDDEN, ErrorCode.WRONG_MATCH, "the ticket is for another match"
+        match: Match | None = await database_sync_to_async(selectors.match_get)(match_id=self.match_id)
+        if match is None:
+            return CloseCode.NOT_FOUND, ErrorCode.NO_SUCH_MATCH, f"no match {self.match_id!r}"
+        if match.is_over:
+            return CloseCode.GONE, ErrorCode.MATCH_OVER, f"the match is {match.status}"
+        seat_count = await database_sync_to_async(match.seats.count)()
+        if not 0 <= claims.seat < seat_count:
+            return CloseCode.FORBIDDEN, ErrorCode.TICKET_INVALID, f"no seat {claims.seat!r} in this match"
+        self.seat = claims.seat
+        self.rules = get_game(match.game)
+        return None
+
+    async def join_until_synced(self) -> None:
+        """Ask the owner for a snapshot until one arrives (a worker may still be starting)."""
+        for attempt in range(JOIN_ATTEMPTS):
+            await self.channel_layer.group_send(
+                match_owner_group(self.match_id),
+                {
+                    "type": "match.join",
+                    "match_id": self.match_id,
+                    "seat": self.seat,
+                    "channel": self.channel_name,
+                },
+            )
+            await asyncio.sleep(JOIN_RETRY_SECONDS)
+            if self.synced_tick is not None:
+                return
+            if attempt == 1:
+                # No owner answered: the start may have been lost. Starting is idempotent.
+                await self.channel_layer.send(
+                    TICK_CHANNEL, {"type": "match.start", "match_id": self.match_id}
+                )
+        await self.send_message(
+            protocol.error_message(ErrorCode.UNAVAILABLE, "no tick worker answered for this match")
+        )
+        await self.close(code=int(CloseCode.UNAVAILABLE))
+
+    async def disconnect(self, code: int) -> None:
+        if self.join_task is not None:
+            self.join_task.cancel()
+        if not self.joined:
+            return
+        await self.channel_layer.group_discard(match_group(self.match_id), self.channel_name)
+        await self.channel_layer.group_discard(match_seat_group(self.match_id, self.seat), self.channel_name)
+        leave = {
+            "type": "match.leave",
+            "match_id": self.match_id,
+            "seat": self.seat,
+            "channel": self.channel_name,
+        }
+        if self.owner is not None:
+            await self.channel_layer.send(self.owner, leave)
+
+    # --- client -> server --------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.joined:
+            return
+        now = time.monotonic()
+        if not self.rate.take(now):
+            await self.rate_limited(now)
+            return
+        try:
+            if bytes_data is None:
+                raise ProtocolError(ErrorCode.TEXT_FRAME, "only binary msgpack frames are accepted")
+            message = protocol.decode(bytes_data, self.limits)
+            kind = protocol.check_client_message(message)
+            await self.handlers[kind](message)
+        except ProtocolError as exc:
+            await self.send_message(protocol.error_message(exc.code, exc.detail))
+            await self.strike(now, CloseCode.PROTOCOL)
+
+    async def on_input(self, message: dict[str, Any]) -> None:
+        try:
+            self.rules.decode_input(message)
+        except InvalidInput as exc:
+            raise ProtocolError(ErrorCode.BAD_INPUT, str(exc)) from None
+        if self.owner is None:
+            raise ProtocolError(
+                ErrorCode.NOT_READY, "input before the match state arrived; wait for the snapshot"
+            )
+        await self.channel_layer.send(
+            self.owner,
+            {"type": "match.input", "match_id": self.match_id, "seat": self.seat, "input": message},
+        )
+
+    async def on_ping(self, message: dict[str, Any]) -> None:
+        await self.send_message(protocol.pong_message(message["id"]))
+
+    async def rate_limited(self, now: float) -> None:
+        """Drop the message; say so at most once a second; close a sustained flood."""
+        if not await self.strike(now, CloseCode.FLOOD):
+            return
+        if now - self.last_rate_error >= 1.0:
+            self.last_rate_error = now
+            await self.send_message(
+                protocol.error_message(
+                    ErrorCode.RATE_LIMITED,
+                    f"over {settings.WS_RATE_PER_SEC} messages/s; messages are being dropped",
+                )
+            )
+
+    async def strike(self, now: float, code: CloseCode) -> bool:
+        """Count a violation; False (and the connection closed) once the allowance is spent."""
+        if self.strikes.take(now):
+            return True
+        await self.send_message(protocol.error_message(ErrorCode.TOO_MANY_ERRORS, "too many bad messages"))
+        await self.close(code=int(code))
+        self.joined = False
+        return False
+
+    async def send_message(self, message: dict[str, Any]) -> None:
+        await self.send(bytes_data=protocol.encode(message))
+
+    # --- channel layer -> client (frames arrive already encoded) -------------------------------
+
+    async def match_snapshot(self, event: dict[str, Any]) -> None:
+        self.owner = event["owner"]
+        self.synced_tick = event["tick"]
+        await self.send(bytes_data=event["frame"])
+
+    async def match_frame(self, event: dict[str, Any]) -> None:
+        # Before our snapshot, or already covered by it: skip, so ticks stay in order.
+        if self.synced_tick is None or event["tick"] <= self.synced_tick:
+            return
+        self.synced_tick = event["tick"]
+        await self.send(bytes_data=event["frame"])
+
+    async def match_phase(self, event: dict[str, Any]) -> None:
+        if self.synced_tick is not None:
+            await self.send(bytes_data=event["frame"])
+
+    async def match_end(self, event: dict[str, Any]) -> None:
+        await self.send(bytes_data=event["frame"])
+        await self.close(code=int(CloseCode.NORMAL))
+
+    async def match_replaced(self, event: dict[str, Any]) -> None:
+        if event["by"] != self.channel_name:
+            await self.send_message(
+                protocol.error_message(ErrorCode.REPLACED, "a newer connection took this seat")
+            )
+            await self.close(code=int(CloseCode.REPLACED))

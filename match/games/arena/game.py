@@ -1,0 +1,148 @@
+"""``ArenaRules``: the arena game behind the ``GameRules`` interface."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from match.rules import Event, GameOver, InvalidInput, PlayerSpec, Wire
+
+from . import constants as c
+from . import wire
+from .rng import below, seed_state
+from .stages import STAGES
+from .state import ArenaInput, ArenaState, Player, make_config
+
+_INPUT_KEYS = frozenset({"seq", "mx", "my", "aim", "fire"})
+_IGNORED_KEYS = frozenset({"t"})
+
+
+def _strict_int(fields: Mapping[str, object], key: str, low: int, high: int) -> int:
+    """An int field in ``[low, high]``; bools are rejected although they are ints in Python."""
+    value = fields[key]
+    if type(value) is not int:
+        raise InvalidInput(f"{key} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidInput(f"{key} must be in {low}..{high}, got {value!r}")
+    return value
+
+
+def decode_input(fields: Mapping[str, object]) -> ArenaInput:
+    """Validate a client's ``input`` message; anything unexpected raises ``InvalidInput``."""
+    extra = sorted(set(fields) - _INPUT_KEYS - _IGNORED_KEYS)
+    if extra:
+        raise InvalidInput(f"unexpected input key(s) {extra!r}")
+    missing = sorted(_INPUT_KEYS - set(fields))
+    if missing:
+        raise InvalidInput(f"missing input key(s) {missing!r}")
+    fire = fields["fire"]
+    if type(fire) is not bool:
+        raise InvalidInput(f"fire must be a bool, got {fire!r}")
+    return ArenaInput(
+        seq=_strict_int(fields, "seq", 1, c.SEQ_MAX),
+        mx=_strict_int(fields, "mx", -1, 1),
+        my=_strict_int(fields, "my", -1, 1),
+        aim=_strict_int(fields, "aim", 0, c.AIM_STEPS - 1),
+        fire=fire,
+    )
+
+
+def _initial_aim(x: int) -> int:
+    """Face the arena's vertical centre line so nobody starts looking at a wall."""
+    return 0 if x < c.WIDTH // 2 else c.AIM_STEPS // 2
+
+
+def initial_state(players: Sequence[PlayerSpec], settings: Mapping[str, int], seed: int) -> ArenaState:
+    """Tick 0: validated seats, spawn points dealt by a seeded shuffle."""
+    n = len(players)
+    if not c.MIN_PLAYERS <= n <= c.MAX_PLAYERS:
+        raise ValueError(f"arena needs {c.MIN_PLAYERS}..{c.MAX_PLAYERS} players, got {n!r}")
+    seats = sorted(p["seat"] for p in players)
+    if seats != list(range(n)):
+        raise ValueError(f"seats must be 0..{n - 1} exactly once, got {seats!r}")
+    if type(seed) is not int:
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    config = make_config(settings)
+    rng = seed_state(seed)
+    spawns = list(c.SPAWN_POINTS)
+    for i in range(len(spawns) - 1, 0, -1):
+        j, rng = below(rng, i + 1)
+        spawns[i], spawns[j] = spawns[j], spawns[i]
+    roster: list[Player] = []
+    for spec in sorted(players, key=lambda p: p["seat"]):
+        x, y = spawns[spec["seat"]]
+        roster.append(Player(seat=spec["seat"], name=spec["name"], x=x, y=y, aim=_initial_aim(x)))
+    return ArenaState(config=config, tick=0, rng=rng, next_shot_id=1, players=roster)
+
+
+def step(state: ArenaState, inputs: Mapping[int, ArenaInput]) -> tuple[ArenaState, list[Event]]:
+    """Run all stages on a copy; raises ``GameOver`` once the match has ended.
+
+    Raising (instead of a silent no-op) surfaces a runner that keeps
+    ticking a finished match.
+    """
+    if state.over:
+        raise GameOver(f"match ended ({state.reason}) at tick {state.tick!r}")
+    new = state.copy()
+    new.tick += 1
+    events: list[Event] = []
+    for _name, stage in STAGES:
+        stage(new, inputs, events)
+    return new, events
+
+
+class ArenaRules:
+    """Top-down arena shooter for 2..8 players; stateless, so one shared instance suffices."""
+
+    def __init__(self) -> None:
+        self.name: str = "arena"
+        self.min_players: int = c.MIN_PLAYERS
+        self.max_players: int = c.MAX_PLAYERS
+
+    def initial_state(
+        self, *, players: Sequence[PlayerSpec], settings: Mapping[str, int], seed: int
+    ) -> ArenaState:
+        """See ``initial_state``."""
+        return initial_state(players, settings, seed)
+
+    def decode_input(self, fields: Mapping[str, object]) -> ArenaInput:
+        """See ``decode_input``."""
+        return decode_input(fields)
+
+    def step(self, state: ArenaState, inputs: Mapping[int, ArenaInput]) -> tuple[ArenaState, list[Event]]:
+        """See ``step``."""
+        return step(state, inputs)
+
+    def tick(self, state: ArenaState) -> int:
+        """Tick number of the state."""
+        return state.tick
+
+    def acks(self, state: ArenaState) -> list[int]:
+        """Last applied input seq per seat, so clients can drop confirmed predictions."""
+        return [p.seq for p in state.players]
+
+    def snapshot(self, state: ArenaState) -> Wire:
+        """See ``wire.snapshot``."""
+        return wire.snapshot(state)
+
+    def delta(self, prev: ArenaState, state: ArenaState) -> Wire:
+        """See ``wire.delta``."""
+        return wire.delta(prev, state)
+
+    def apply_delta(self, snap: Wire, delta: Wire) -> Wire:
+        """See ``wire.apply_delta``."""
+        return wire.apply_delta(snap, delta)
+
+    def is_over(self, state: ArenaState) -> bool:
+        """Whether the score or time limit has been reached."""
+        return state.over
+
+    def result(self, state: ArenaState) -> Wire:
+        """See ``wire.result``; raises ``ValueError`` if the match is not over."""
+        return wire.result(state)
+
+    def state_hash(self, state: ArenaState) -> str:
+        """See ``wire.state_hash``."""
+        return wire.state_hash(state)
+
+
+ARENA = ArenaRules()

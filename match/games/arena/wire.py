@@ -1,0 +1,138 @@
+"""Arena state <-> wire dicts (msgpack-safe, string keys only) and hashing.
+
+Short keys keep the 20 Hz deltas small; shots are sent once as a line
+(origin, velocity, start tick) that clients extrapolate exactly, so only
+their appearance and removal ever travel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields, is_dataclass
+from typing import cast
+
+from . import constants as c
+from .state import ArenaState, Player, Shot
+
+Wire = dict[str, object]
+
+
+def player_wire(p: Player) -> Wire:
+    """The public part of a player; internal controls and timers stay server-side."""
+    return {
+        "s": p.seat,
+        "n": p.name,
+        "x": p.x,
+        "y": p.y,
+        "a": p.aim,
+        "hp": p.hp,
+        "sc": p.score,
+        "k": p.kills,
+        "d": p.deaths,
+        "al": p.alive,
+    }
+
+
+def shot_wire(s: Shot) -> list[object]:
+    """``[id, owner_seat, x0, y0, vx, vy, t0]``."""
+    return [s.id, s.owner, s.x0, s.y0, s.vx, s.vy, s.t0]
+
+
+def snapshot(state: ArenaState) -> Wire:
+    """Everything a client needs to draw the match from scratch."""
+    cfg = state.config
+    return {
+        "tick": state.tick,
+        "w": c.WIDTH,
+        "h": c.HEIGHT,
+        "obs": [list(o) for o in c.OBSTACLES],
+        "score_limit": cfg.score_limit,
+        "end_tick": cfg.end_tick,
+        "hz": cfg.tick_hz,
+        "players": [player_wire(p) for p in state.players],
+        "shots": [shot_wire(s) for s in state.shots],
+    }
+
+
+def delta(prev: ArenaState, state: ArenaState) -> Wire:
+    """Changed player fields, new shots and removed shot ids; empty parts are omitted.
+
+    Works for any two states of the same match, not only consecutive ones,
+    so the runner may skip sending a tick and diff against the last one sent.
+    """
+    out: Wire = {"tick": state.tick}
+    changed: list[Wire] = []
+    for old_p, new_p in zip(prev.players, state.players, strict=True):
+        old = player_wire(old_p)
+        diff: Wire = {k: v for k, v in player_wire(new_p).items() if old[k] != v}
+        if diff:
+            changed.append({"s": new_p.seat, **diff})
+    if changed:
+        out["p"] = changed
+    old_ids = {s.id for s in prev.shots}
+    new_ids = {s.id for s in state.shots}
+    added = [shot_wire(s) for s in state.shots if s.id not in old_ids]
+    if added:
+        out["sa"] = added
+    removed = [s.id for s in prev.shots if s.id not in new_ids]
+    if removed:
+        out["sr"] = removed
+    return out
+
+
+def apply_delta(snap: Wire, d: Wire) -> Wire:
+    """Reference client reconstruction; returns a new snapshot and leaves ``snap`` intact."""
+    players = [dict(cast(Wire, p)) for p in cast(list[object], snap["players"])]
+    by_seat = {cast(int, p["s"]): p for p in players}
+    for change in cast(list[Wire], d.get("p", [])):
+        by_seat[cast(int, change["s"])].update(change)
+    removed = set(cast(list[int], d.get("sr", [])))
+    shot_list = [list(s) for s in cast(list[list[object]], snap["shots"]) if cast(int, s[0]) not in removed]
+    shot_list.extend(list(s) for s in cast(list[list[object]], d.get("sa", [])))
+    shot_list.sort(key=lambda s: cast(int, s[0]))
+    out = dict(snap)
+    out["tick"] = d["tick"]
+    out["players"] = players
+    out["shots"] = shot_list
+    out["obs"] = [list(o) for o in cast(list[list[int]], snap["obs"])]
+    return out
+
+
+def _canonical(obj: object) -> object:
+    """Dataclasses become lists of all their fields, so a newly added field is hashed too."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return [_canonical(getattr(obj, f.name)) for f in fields(obj)]
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    if type(obj) in (int, str, bool):
+        return obj
+    raise TypeError(f"cannot hash state value {obj!r}")
+
+
+def state_hash(state: ArenaState) -> str:
+    """sha256 of a canonical JSON of every field, internal ones included.
+
+    Comparing this per tick catches divergence in hidden state (rng,
+    cooldowns, controls) long before it becomes visible on the wire.
+    """
+    doc = _canonical(state)
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def result(state: ArenaState) -> Wire:
+    """Ranking by score desc, deaths asc, seat asc; equal (score, deaths) share a rank."""
+    if not state.over:
+        raise ValueError(f"match is not over at tick {state.tick!r}")
+    order = sorted(state.players, key=lambda p: (-p.score, p.deaths, p.seat))
+    ranking: list[Wire] = []
+    rank = 0
+    prev_key: tuple[int, int] | None = None
+    for i, p in enumerate(order):
+        key = (p.score, p.deaths)
+        if key != prev_key:
+            rank = i + 1
+            prev_key = key
+        ranking.append({"s": p.seat, "n": p.name, "sc": p.score, "k": p.kills, "d": p.deaths, "rank": rank})
+    return {"reason": state.reason, "tick": state.tick, "ranking": ranking}

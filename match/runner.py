@@ -1,0 +1,193 @@
+"""One running match inside a tick worker: phases, the fixed-rate clock, and broadcasting.
+
+The runner owns the authoritative state. It applies the inputs buffered since the last tick,
+steps the pure game rules, encodes each frame ONCE and hands the bytes to the channel layer,
+so consumers only forward bytes and never simulate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer
+
+from gameserver import protocol
+from gameserver.groups import match_group
+from match import services
+from match.rules import GameRules, InvalidInput, PlayerSpec
+
+log = logging.getLogger(__name__)
+
+# If the loop falls this far behind (a long GC pause, a stalled database), stop catching up
+# tick by tick and re-base the clock instead of bursting dozens of frames at once.
+MAX_LAG_SECONDS = 1.0
+
+
+class MatchRunner:
+    """Drives one match from waiting, through running, to its single recorded result."""
+
+    def __init__(
+        self,
+        *,
+        match_id: str,
+        rules: GameRules,
+        players: list[PlayerSpec],
+        settings: dict[str, Any],
+        seed: int,
+        layer: BaseChannelLayer,
+        owner_channel: str,
+        join_timeout: float,
+        on_released: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.match_id = match_id
+        self.rules = rules
+        self.seats = len(players)
+        self.hz: int = settings["tick_hz"]
+        self.state = rules.initial_state(players=players, settings=settings, seed=seed)
+        self.layer = layer
+        self.owner_channel = owner_channel
+        self.group = match_group(match_id)
+        self.join_timeout = join_timeout
+        self.on_released = on_released
+        self.phase = protocol.PHASE_WAITING
+        self.present: dict[int, str] = {}  # seat -> the consumer channel currently on it
+        self.pending: dict[int, Any] = {}  # seat -> newest decoded input since the last tick
+        self.task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    # --- lifecycle hooks (called by the worker consumer) -----------------------------------
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._lifecycle())
+
+    async def on_join(self, *, seat: int, channel: str) -> None:
+        """A player (re)connected: send them the full state, then frames follow in order."""
+        if not 0 <= seat < self.seats:
+            return
+        self.present[seat] = channel
+        message = protocol.snapshot_message(
+            tick=self.rules.tick(self.state),
+            seat=seat,
+            phase=self.phase,
+            state=self.rules.snapshot(self.state),
+            acks=self.rules.acks(self.state),
+        )
+        await self.layer.send(
+            channel,
+            {
+                "type": "match.snapshot",
+                "tick": self.rules.tick(self.state),
+                "owner": self.owner_channel,
+                "frame": protocol.encode(message),
+            },
+        )
+        if self.phase == protocol.PHASE_WAITING:
+            await self._broadcast_phase()
+            if len(self.present) == self.seats:
+                self._begin_running()
+
+    async def on_leave(self, *, seat: int, channel: str) -> None:
+        # Only the current connection of a seat may vacate it (a replaced one must not).
+        if self.present.get(seat) == channel:
+            del self.present[seat]
+            if self.phase == protocol.PHASE_WAITING:
+                await self._broadcast_phase()
+
+    def on_input(self, *, seat: int, fields: dict[str, Any]) -> None:
+        if not 0 <= seat < self.seats or self.phase == protocol.PHASE_OVER:
+            return
+        try:
+            self.pending[seat] = self.rules.decode_input(fields)
+        except InvalidInput:
+            # The consumer validated it already; a bad one here is a bug elsewhere, not fatal.
+            log.warning("match %s: dropped invalid input from seat %s: %r", self.match_id, seat, fields)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    # --- internals -------------------------------------------------------------------------
+
+    async def _lifecycle(self) -> None:
+        try:
+            await self._wait_for_players()
+            if self.phase == protocol.PHASE_RUNNING:
+                await self._run_clock()
+                await self._finish(self.rules.result(self.state), aborted=False)
+            else:
+                tick = self.rules.tick(self.state)
+                await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("match %s: runner failed; aborting the match", self.match_id)
+            tick = self.rules.tick(self.state)
+            await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
+        finally:
+            await self.on_released(self.match_id)
+
+    async def _wait_for_players(self) -> None:
+        try:
+            await asyncio.wait_for(self._started.wait(), timeout=self.join_timeout)
+        except TimeoutError:
+            if len(self.present) >= self.rules.min_players:
+                self._begin_running()  # start with whoever came; absent seats stand idle
+
+    def _begin_running(self) -> None:
+        if self.phase != protocol.PHASE_WAITING:
+            return
+        self.phase = protocol.PHASE_RUNNING
+        self._started.set()
+
+    async def _run_clock(self) -> None:
+        """Fixed-rate loop: tick n is due at start + n/hz, so sleep jitter never accumulates."""
+        await database_sync_to_async(services.match_mark_running)(match_id=self.match_id)
+        await self._broadcast_phase()
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.hz
+        start = loop.time()
+        ticks = 0
+        while not self.rules.is_over(self.state):
+            ticks += 1
+            delay = start + ticks * period - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif -delay > MAX_LAG_SECONDS:
+                log.warning("match %s: %.2fs behind, re-basing the clock", self.match_id, -delay)
+                start -= delay
+            await self._tick()
+
+    async def _tick(self) -> None:
+        inputs, self.pending = self.pending, {}
+        prev = self.state
+        self.state, events = self.rules.step(prev, inputs)
+        tick = self.rules.tick(self.state)
+        frame = protocol.encode(
+            protocol.frame_message(
+                tick=tick,
+                delta=self.rules.delta(prev, self.state),
+                acks=self.rules.acks(self.state),
+                events=events,
+            )
+        )
+        await self.layer.group_send(self.group, {"type": "match.frame", "tick": tick, "frame": frame})
+
+    async def _broadcast_phase(self) -> None:
+        frame = protocol.encode(protocol.phase_message(phase=self.phase, present=sorted(self.present)))
+        await self.layer.group_send(self.group, {"type": "match.phase", "frame": frame})
+
+    async def _finish(self, result: dict[str, Any], *, aborted: bool) -> None:
+        """Write the result once, tell every player, then let the worker release the match."""
+        self.phase = protocol.PHASE_OVER
+        tick = self.rules.tick(self.state)
+        written = await database_sync_to_async(services.match_finish)(
+            match_id=self.match_id, result=result, ticks=tick, aborted=aborted
+        )
+        if not written:
+            log.warning("match %s: result was already recorded; not writing it again", self.match_id)
+        frame = protocol.encode(protocol.end_message(tick=tick, result=result))
+        await self.layer.group_send(self.group, {"type": "match.end", "frame": frame})

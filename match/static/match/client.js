@@ -1,0 +1,987 @@
+// Browser client for the arena game: match creation, WebSocket protocol
+// (binary msgpack frames), input sampling and canvas rendering.
+(() => {
+  'use strict';
+
+  // ---------------------------------------------------------------- constants
+
+  const API_MATCHES = '/api/matches/';
+  const NAME_MAX_CHARS = 16;
+  const DEFAULT_WORLD = { w: 1600, h: 900 };
+  const PLAYER_RADIUS = 20;
+  const SHOT_RADIUS = 4;
+  const MAX_HP = 100;
+  const AIM_STEPS = 4096;
+
+  // The server allows 30 messages/s. Inputs are spaced >= 40 ms (<= 25/s),
+  // and a sliding-window cap on everything we send is the safety net.
+  const INPUT_MIN_GAP_MS = 40;
+  const AIM_SEND_INTERVAL_MS = 50;
+  const KEEPALIVE_MS = 250;
+  const INPUT_PUMP_MS = 20;
+  const RATE_WINDOW_MS = 1000;
+  const RATE_MAX_PER_WINDOW = 28;
+  const PENDING_SEQ_TTL_MS = 10000;
+
+  const PING_INTERVAL_MS = 2000;
+  const RECONNECT_DELAY_MS = 1000;
+  const RECONNECT_MAX_ATTEMPTS = 5;
+
+  const HUD_REFRESH_MS = 100;
+  const TOAST_MS = 3500;
+  const FEED_TTL_MS = 6000;
+  const FEED_MAX_ENTRIES = 6;
+  const HIT_FLASH_MS = 160;
+  // Jumps longer than this between two frames are respawns/teleports: draw them without sliding.
+  const SNAP_DISTANCE = 150;
+
+  const SEAT_COLOURS = [
+    '#e6194b', '#3cb44b', '#4363d8', '#f58231',
+    '#911eb4', '#42d4f4', '#f032e6', '#bfef45',
+  ];
+
+  const CLOSE_MESSAGES = {
+    4400: 'The server rejected a message from this client (protocol violation).',
+    4401: 'Your invite ticket is missing, invalid or has expired.',
+    4403: 'This ticket belongs to a different match.',
+    4404: 'This match does not exist.',
+    4409: 'This seat was opened in another tab or window.',
+    4410: 'This match is already over.',
+    4429: 'Disconnected for sending too many messages.',
+    4503: 'No game server is available for this match right now.',
+  };
+  const RETRYABLE_CLOSE_CODES = new Set([4503]);
+
+  const END_REASONS = {
+    score: 'The score limit was reached.',
+    time: 'Time is up.',
+    aborted: 'The match was aborted.',
+  };
+
+  const KEY_ACTIONS = {
+    KeyW: 'up', ArrowUp: 'up',
+    KeyS: 'down', ArrowDown: 'down',
+    KeyA: 'left', ArrowLeft: 'left',
+    KeyD: 'right', ArrowRight: 'right',
+    Space: 'fire',
+  };
+
+  const STORAGE_NAME = 'arena:name';
+  const storageInvitesKey = (matchId) => `arena:invites:${matchId}`;
+
+  // -------------------------------------------------------------------- state
+
+  const config = {
+    tickHz: Number(document.body.dataset.tickHz) || 20,
+    maxPlayers: Number(document.body.dataset.maxPlayers) || 8,
+  };
+
+  const game = {
+    matchId: null,
+    ticket: null,
+    invites: [],            // [{seat, name, url}] for the other seats, creator only
+    mySeat: null,
+    phase: null,            // 'waiting' | 'running' | 'over'
+    present: [],
+    state: null,            // authoritative state S from the last snapshot plus frames
+    players: new Map(),     // seat -> player object (the same objects as state.players)
+    shots: new Map(),       // shot id -> [id, owner, x0, y0, vx, vy, t0]
+    prevPos: new Map(),     // seat -> {x, y} drawn when the current frame arrived
+    frameAt: 0,             // performance.now() of the current frame
+    lostFrames: 0,
+    koTick: new Map(),      // seat -> tick of the knock-out
+    respawnTicks: null,     // learned from the first ko -> respawn pair
+    flashUntil: new Map(),  // seat -> performance.now() deadline
+    feed: [],               // [{text, at}]
+    fatal: false,
+  };
+
+  const net = {
+    ws: null,
+    synced: false,          // a snapshot arrived on this socket; the server rejects input before that
+    status: 'idle',
+    reconnectAttempts: 0,
+    reconnectTimer: null,
+    pingTimer: null,
+    pingId: 0,
+    pingSentAt: new Map(),
+    rttMs: null,
+    sendTimes: [],
+  };
+
+  const input = {
+    seq: 0,                 // kept across reconnects
+    heldKeys: new Set(),
+    mouseDown: false,
+    mouseClient: null,      // {x, y} in client pixels
+    aim: 0,
+    lastSent: null,
+    lastSentAt: -Infinity,
+    pendingSeqs: new Map(), // seq -> performance.now() at send
+    lastAck: 0,
+    latencyMs: null,
+  };
+
+  // --------------------------------------------------------------------- DOM
+
+  const $ = (id) => document.getElementById(id);
+  const dom = {
+    startScreen: $('start-screen'),
+    createForm: $('create-form'),
+    nameInput: $('name-input'),
+    playersSelect: $('players-select'),
+    createButton: $('create-button'),
+    createError: $('create-error'),
+    gameScreen: $('game-screen'),
+    hud: $('hud'),
+    hudConn: $('hud-conn'),
+    hudSeat: $('hud-seat'),
+    hudTime: $('hud-time'),
+    hudLimit: $('hud-limit'),
+    hudPing: $('hud-ping'),
+    hudLatency: $('hud-latency'),
+    hudLost: $('hud-lost'),
+    stage: $('stage'),
+    canvas: $('arena'),
+    scoreboardBody: $('scoreboard-body'),
+    killFeed: $('kill-feed'),
+    waitingOverlay: $('waiting-overlay'),
+    waitingTitle: $('waiting-title'),
+    inviteList: $('invite-list'),
+    resultsOverlay: $('results-overlay'),
+    resultsReason: $('results-reason'),
+    resultsBody: $('results-body'),
+    fatalOverlay: $('fatal-overlay'),
+    fatalMessage: $('fatal-message'),
+    retryButton: $('retry-button'),
+    toast: $('toast'),
+  };
+  const ctx = dom.canvas.getContext('2d');
+
+  function el(tag, props = {}, children = []) {
+    const node = Object.assign(document.createElement(tag), props);
+    node.append(...children);
+    return node;
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const lerp = (a, b, t) => a + (b - a) * t;
+  const seatColour = (seat) => SEAT_COLOURS[seat % SEAT_COLOURS.length];
+  const world = () => game.state || DEFAULT_WORLD;
+  const tickRate = () => (game.state && game.state.hz) || config.tickHz;
+  const isGameScreen = () => !dom.gameScreen.hidden;
+
+  function playerName(seat) {
+    const p = game.players.get(seat);
+    return p ? p.n : `Player ${seat + 1}`;
+  }
+
+  function readCookie(name) {
+    for (const part of document.cookie.split(';')) {
+      const [key, ...rest] = part.trim().split('=');
+      if (key === name) return decodeURIComponent(rest.join('='));
+    }
+    return '';
+  }
+
+  function formatClock(seconds) {
+    const s = Math.max(0, Math.ceil(seconds));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+  }
+
+  let toastTimer = null;
+  function showToast(text) {
+    dom.toast.textContent = text;
+    dom.toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { dom.toast.hidden = true; }, TOAST_MS);
+  }
+
+  // ------------------------------------------------------------- start screen
+
+  function initStartScreen() {
+    for (let n = 2; n <= config.maxPlayers; n++) {
+      dom.playersSelect.append(el('option', { value: String(n), textContent: String(n) }));
+    }
+    dom.nameInput.value = localStorage.getItem(STORAGE_NAME) || '';
+    dom.createForm.addEventListener('submit', onCreateSubmit);
+    dom.startScreen.hidden = false;
+    dom.nameInput.focus();
+  }
+
+  function showCreateError(text) {
+    dom.createError.textContent = text;
+    dom.createError.hidden = !text;
+  }
+
+  async function onCreateSubmit(event) {
+    event.preventDefault();
+    const name = dom.nameInput.value.trim();
+    const nameLength = Array.from(name).length; // code points, as the server counts them
+    if (nameLength < 1 || nameLength > NAME_MAX_CHARS) {
+      showCreateError(`Enter a name of 1 to ${NAME_MAX_CHARS} characters.`);
+      return;
+    }
+    showCreateError('');
+    localStorage.setItem(STORAGE_NAME, name);
+    dom.createButton.disabled = true;
+    try {
+      const match = await postMatch(Number(dom.playersSelect.value), name);
+      onMatchCreated(match);
+    } catch (err) {
+      showCreateError(err.message);
+    } finally {
+      dom.createButton.disabled = false;
+    }
+  }
+
+  async function postMatch(players, name) {
+    let response;
+    try {
+      response = await fetch(API_MATCHES, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: {
+          'Content-Type': 'application/json',
+          'X-CSRFToken': readCookie('csrftoken'),
+        },
+        body: JSON.stringify({ players, names: [name] }),
+      });
+    } catch {
+      throw new Error('Could not reach the server.');
+    }
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const detail = body && (body.detail || body.error);
+      throw new Error(detail || `Could not create the match (HTTP ${response.status}).`);
+    }
+    if (!body || !Array.isArray(body.tickets)) throw new Error('Unexpected reply from the server.');
+    return body;
+  }
+
+  function onMatchCreated(match) {
+    const own = match.tickets.find((t) => t.seat === 0);
+    if (!own) {
+      showCreateError('The server did not return a ticket for seat 1.');
+      return;
+    }
+    const invites = match.tickets
+      .filter((t) => t.seat !== 0)
+      .map((t) => ({ seat: t.seat, name: t.name, url: new URL(t.url, location.origin).href }));
+    sessionStorage.setItem(storageInvitesKey(match.id), JSON.stringify(invites));
+    history.replaceState(null, '', own.url);
+    startGame(match.id, own.ticket, invites);
+  }
+
+  // ----------------------------------------------------------- invite links
+
+  function renderInvites() {
+    dom.inviteList.replaceChildren(...game.invites.map(inviteItem));
+    updateInviteStatus();
+  }
+
+  function inviteItem(invite) {
+    const field = el('input', { type: 'text', readOnly: true, value: invite.url, className: 'invite-url' });
+    const copy = el('button', { type: 'button', textContent: 'Copy' });
+    copy.addEventListener('click', () => copyText(invite.url, field, copy));
+    const status = el('span', { className: 'invite-status' });
+    const item = el('li', {}, [
+      el('span', { className: 'swatch' }),
+      el('span', { className: 'invite-name', textContent: invite.name }),
+      status, field, copy,
+    ]);
+    item.dataset.seat = String(invite.seat);
+    item.querySelector('.swatch').style.background = seatColour(invite.seat);
+    return item;
+  }
+
+  async function copyText(text, field, button) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // The Clipboard API needs a secure context; plain-http LAN hosts fall back to execCommand.
+      field.select();
+      document.execCommand('copy');
+    }
+    button.textContent = 'Copied';
+    setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+  }
+
+  function updateInviteStatus() {
+    for (const item of dom.inviteList.children) {
+      const joined = game.present.includes(Number(item.dataset.seat));
+      item.classList.toggle('joined', joined);
+      item.querySelector('.invite-status').textContent = joined ? 'joined' : 'not joined';
+    }
+  }
+
+  // ------------------------------------------------------------- game screen
+
+  function startGame(matchId, ticket, invites) {
+    game.matchId = matchId;
+    game.ticket = ticket;
+    game.invites = invites;
+    dom.startScreen.hidden = true;
+    dom.gameScreen.hidden = false;
+    renderInvites();
+    updateOverlays();
+    layoutCanvas();
+    if (ticket) connect();
+    else showFatal(CLOSE_MESSAGES[4401], false);
+  }
+
+  function loadStoredInvites(matchId) {
+    try {
+      const invites = JSON.parse(sessionStorage.getItem(storageInvitesKey(matchId)) || '[]');
+      return Array.isArray(invites) ? invites : [];
+    } catch {
+      return [];
+    }
+  }
+
+  function updateOverlays() {
+    const over = game.phase === 'over';
+    dom.resultsOverlay.hidden = !over;
+    dom.fatalOverlay.hidden = !game.fatal || over;
+    dom.waitingOverlay.hidden = over || game.fatal || game.phase === 'running';
+    const total = game.players.size || game.invites.length + 1;
+    dom.waitingTitle.textContent = game.phase === 'waiting'
+      ? `Waiting for players (${game.present.length}/${total})`
+      : 'Connecting\u2026';
+  }
+
+  function showFatal(text, retryable) {
+    game.fatal = true;
+    dom.fatalMessage.textContent = text;
+    dom.retryButton.hidden = !retryable;
+    releaseControls();
+    updateOverlays();
+  }
+
+  function showResults(result) {
+    const ranking = (result && result.ranking) || [];
+    dom.resultsReason.textContent = END_REASONS[result && result.reason] || '';
+    dom.resultsBody.replaceChildren(...ranking.map((r) => {
+      const row = el('tr', {}, [
+        el('td', { textContent: String(r.rank) }),
+        el('td', { textContent: r.n + (r.s === game.mySeat ? ' (you)' : '') }),
+        el('td', { textContent: String(r.sc) }),
+        el('td', { textContent: String(r.k) }),
+        el('td', { textContent: String(r.d) }),
+      ]);
+      row.classList.toggle('me', r.s === game.mySeat);
+      return row;
+    }));
+  }
+
+  function addFeed(text) {
+    game.feed.push({ text, at: performance.now() });
+    if (game.feed.length > FEED_MAX_ENTRIES) game.feed.shift();
+    renderFeed();
+  }
+
+  function renderFeed() {
+    dom.killFeed.replaceChildren(...game.feed.map((f) => el('li', { textContent: f.text })));
+  }
+
+  function pruneFeed(now) {
+    const before = game.feed.length;
+    game.feed = game.feed.filter((f) => now - f.at < FEED_TTL_MS);
+    if (game.feed.length !== before) renderFeed();
+  }
+
+  // ---------------------------------------------------------------- network
+
+  function socketUrl() {
+    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    return `${scheme}${location.host}/ws/match/${game.matchId}/?ticket=${encodeURIComponent(game.ticket)}`;
+  }
+
+  function setStatus(status) {
+    net.status = status;
+    dom.hudConn.textContent = status;
+  }
+
+  function connect() {
+    clearTimeout(net.reconnectTimer);
+    game.fatal = false;
+    updateOverlays();
+    const ws = new WebSocket(socketUrl());
+    ws.binaryType = 'arraybuffer';
+    net.ws = ws;
+    net.synced = false;
+    setStatus(net.reconnectAttempts
+      ? `reconnecting (${net.reconnectAttempts}/${RECONNECT_MAX_ATTEMPTS})`
+      : 'connecting');
+    ws.addEventListener('open', () => onSocketOpen(ws));
+    ws.addEventListener('message', (event) => onSocketMessage(ws, event));
+    ws.addEventListener('close', (event) => onSocketClose(ws, event));
+  }
+
+  function onSocketOpen(ws) {
+    if (ws !== net.ws) return;
+    setStatus('connected');
+    input.lastSent = null; // force a fresh input as soon as we may send
+    net.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
+    sendPing();
+  }
+
+  function onSocketMessage(ws, event) {
+    if (ws !== net.ws) return;
+    if (!(event.data instanceof ArrayBuffer)) {
+      console.warn('Ignoring a non-binary frame from the server');
+      return;
+    }
+    let msg;
+    try {
+      msg = MessagePack.decode(new Uint8Array(event.data));
+    } catch (err) {
+      console.warn('Undecodable frame from the server', err);
+      return;
+    }
+    const handler = msg && MESSAGE_HANDLERS[msg.t];
+    if (handler) handler(msg);
+    else console.warn('Unknown message from the server', msg);
+  }
+
+  function onSocketClose(ws, event) {
+    if (ws !== net.ws) return;
+    net.ws = null;
+    net.synced = false;
+    clearInterval(net.pingTimer);
+    net.pingSentAt.clear();
+    if (game.phase === 'over') {
+      setStatus('match over');
+      return;
+    }
+    if (event.code >= 4000) {
+      setStatus('disconnected');
+      const known = CLOSE_MESSAGES[event.code];
+      const text = known || `Closed by the server (code ${event.code}${event.reason ? `: ${event.reason}` : ''}).`;
+      showFatal(text, RETRYABLE_CLOSE_CODES.has(event.code));
+      return;
+    }
+    if (event.code === 1000) {
+      setStatus('closed');
+      showFatal('The server closed the connection.', true);
+      return;
+    }
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (net.reconnectAttempts >= RECONNECT_MAX_ATTEMPTS) {
+      setStatus('disconnected');
+      showFatal('Lost the connection to the server.', true);
+      return;
+    }
+    net.reconnectAttempts += 1;
+    setStatus(`connection lost, retrying (${net.reconnectAttempts}/${RECONNECT_MAX_ATTEMPTS})`);
+    net.reconnectTimer = setTimeout(connect, RECONNECT_DELAY_MS);
+  }
+
+  function retryNow() {
+    net.reconnectAttempts = 0;
+    connect();
+  }
+
+  function rateLimitAllows(now) {
+    while (net.sendTimes.length && now - net.sendTimes[0] >= RATE_WINDOW_MS) net.sendTimes.shift();
+    return net.sendTimes.length < RATE_MAX_PER_WINDOW;
+  }
+
+  function send(message) {
+    const ws = net.ws;
+    const now = performance.now();
+    if (!ws || ws.readyState !== WebSocket.OPEN || !rateLimitAllows(now)) return false;
+    ws.send(MessagePack.encode(message));
+    net.sendTimes.push(now);
+    return true;
+  }
+
+  function sendPing() {
+    const id = net.pingId + 1;
+    if (!send({ t: 'ping', id })) return;
+    net.pingId = id;
+    net.pingSentAt.set(id, performance.now());
+  }
+
+  // -------------------------------------------------------- message handlers
+
+  const MESSAGE_HANDLERS = {
+    snapshot: applySnapshot,
+    phase: applyPhase,
+    frame: applyFrame,
+    end: applyEnd,
+    error: (msg) => showToast(`${msg.code || 'error'}: ${msg.detail || ''}`),
+    pong: applyPong,
+  };
+
+  function applySnapshot(msg) {
+    const state = msg.state;
+    state.tick = msg.tick ?? state.tick;
+    game.state = state;
+    game.mySeat = msg.seat;
+    game.phase = msg.phase;
+    game.players = new Map(state.players.map((p) => [p.s, p]));
+    game.shots = new Map((state.shots || []).map((shot) => [shot[0], shot]));
+    game.prevPos.clear();
+    game.koTick.clear();
+    game.frameAt = performance.now();
+    net.synced = true;
+    net.reconnectAttempts = 0;
+    // After a page reload our counter restarts; continue above what the server already saw.
+    const serverAck = (msg.acks && msg.acks[msg.seat]) || 0;
+    input.seq = Math.max(input.seq, serverAck);
+    input.lastAck = serverAck;
+    input.pendingSeqs.clear();
+    dom.hudSeat.textContent = `${msg.seat + 1} (${playerName(msg.seat)})`;
+    layoutCanvas();
+    updateOverlays();
+  }
+
+  function applyPhase(msg) {
+    if (game.phase === 'over') return;
+    if (msg.phase === 'running' && game.phase !== 'running') {
+      input.lastSent = null;
+      addFeed('The match has started!');
+    }
+    game.phase = msg.phase;
+    game.present = msg.present || [];
+    updateInviteStatus();
+    updateOverlays();
+  }
+
+  function applyFrame(msg) {
+    if (!game.state) return;
+    const current = game.state.tick;
+    if (msg.tick <= current) return;
+    if (msg.tick > current + 1) game.lostFrames += msg.tick - current - 1;
+
+    const now = performance.now();
+    rememberDrawnPositions(now);
+    const delta = msg.d || {};
+    for (const change of delta.p || []) mergePlayer(change);
+    for (const shot of delta.sa || []) game.shots.set(shot[0], shot);
+    for (const id of delta.sr || []) game.shots.delete(id);
+    game.state.tick = msg.tick;
+    game.frameAt = now;
+
+    applyAcks(msg.acks, now);
+    for (const event of msg.ev || []) applyEvent(event);
+  }
+
+  function mergePlayer(change) {
+    const player = game.players.get(change.s);
+    if (player) {
+      Object.assign(player, change);
+    } else {
+      const added = { ...change };
+      game.state.players.push(added);
+      game.players.set(added.s, added);
+    }
+  }
+
+  function applyAcks(acks, now) {
+    if (!acks || game.mySeat == null) return;
+    const ack = acks[game.mySeat];
+    if (typeof ack !== 'number' || ack <= input.lastAck) return;
+    input.lastAck = ack;
+    const sentAt = input.pendingSeqs.get(ack);
+    if (sentAt !== undefined) input.latencyMs = now - sentAt;
+    for (const [seq, at] of input.pendingSeqs) {
+      if (seq > ack && now - at < PENDING_SEQ_TTL_MS) break;
+      input.pendingSeqs.delete(seq);
+    }
+  }
+
+  function applyEnd(msg) {
+    game.phase = 'over';
+    if (game.state && msg.tick > game.state.tick) game.state.tick = msg.tick;
+    releaseControls();
+    showResults(msg.result);
+    setStatus('match over');
+    updateOverlays();
+  }
+
+  function applyPong(msg) {
+    const sentAt = net.pingSentAt.get(msg.id);
+    if (sentAt === undefined) return;
+    net.rttMs = performance.now() - sentAt;
+    for (const id of net.pingSentAt.keys()) {
+      if (id <= msg.id) net.pingSentAt.delete(id);
+    }
+  }
+
+  // --------------------------------------------------------- frame events
+
+  const EVENT_HANDLERS = {
+    fire() {},
+    hit(victim) {
+      game.flashUntil.set(victim, performance.now() + HIT_FLASH_MS);
+    },
+    ko(victim, killer) {
+      game.koTick.set(victim, game.state.tick);
+      const text = killer == null || killer === victim
+        ? `${playerName(victim)} was knocked out`
+        : `${playerName(killer)} knocked out ${playerName(victim)}`;
+      addFeed(text);
+    },
+    respawn(seat) {
+      const koTick = game.koTick.get(seat);
+      if (koTick !== undefined) game.respawnTicks = game.state.tick - koTick;
+      game.koTick.delete(seat);
+      game.prevPos.delete(seat);
+    },
+    end() {},
+  };
+
+  function applyEvent(event) {
+    if (!Array.isArray(event)) return;
+    const [kind, ...args] = event;
+    const handler = EVENT_HANDLERS[kind];
+    if (handler) handler(...args);
+  }
+
+  // ------------------------------------------------------------------ input
+
+  function isTypingTarget(target) {
+    if (!(target instanceof HTMLElement)) return false;
+    return target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName);
+  }
+
+  function heldActions() {
+    const held = { up: false, down: false, left: false, right: false, fire: false };
+    for (const code of input.heldKeys) held[KEY_ACTIONS[code]] = true;
+    return held;
+  }
+
+  function currentControls(now) {
+    const held = heldActions();
+    return {
+      mx: (held.right ? 1 : 0) - (held.left ? 1 : 0),
+      my: (held.down ? 1 : 0) - (held.up ? 1 : 0),
+      aim: updateAim(now),
+      fire: input.mouseDown || held.fire,
+    };
+  }
+
+  function clientToWorld(clientX, clientY) {
+    const rect = dom.canvas.getBoundingClientRect();
+    const w = world();
+    return {
+      x: ((clientX - rect.left) / rect.width) * w.w,
+      y: ((clientY - rect.top) / rect.height) * w.h,
+    };
+  }
+
+  // Aim is relative to where the player is drawn, because that is what the cursor is compared with.
+  function updateAim(now) {
+    const me = game.players.get(game.mySeat);
+    if (!me || !input.mouseClient) return input.aim;
+    const mouse = clientToWorld(input.mouseClient.x, input.mouseClient.y);
+    const pos = drawnPosition(me, interpolationAlpha(now));
+    const dx = mouse.x - pos.x;
+    const dy = mouse.y - pos.y;
+    if (dx !== 0 || dy !== 0) {
+      input.aim = Math.round((Math.atan2(dy, dx) / (2 * Math.PI)) * AIM_STEPS) & (AIM_STEPS - 1);
+    }
+    return input.aim;
+  }
+
+  function maySendInput() {
+    return game.phase === 'running' && !game.fatal && net.synced
+      && net.ws !== null && net.ws.readyState === WebSocket.OPEN;
+  }
+
+  function inputDue(controls, sinceLast) {
+    const last = input.lastSent;
+    if (!last || controls.mx !== last.mx || controls.my !== last.my || controls.fire !== last.fire) {
+      return sinceLast >= INPUT_MIN_GAP_MS;
+    }
+    if (controls.aim !== last.aim) return sinceLast >= AIM_SEND_INTERVAL_MS;
+    return sinceLast >= KEEPALIVE_MS;
+  }
+
+  function pumpInput() {
+    if (!maySendInput()) return;
+    const now = performance.now();
+    const controls = currentControls(now);
+    if (!inputDue(controls, now - input.lastSentAt)) return;
+    const seq = input.seq + 1;
+    if (!send({ t: 'input', seq, ...controls })) return;
+    input.seq = seq;
+    input.lastSent = controls;
+    input.lastSentAt = now;
+    input.pendingSeqs.set(seq, now);
+  }
+
+  function releaseControls() {
+    input.heldKeys.clear();
+    input.mouseDown = false;
+    pumpInput();
+  }
+
+  function onKey(event, down) {
+    if (!isGameScreen() || isTypingTarget(event.target)) return;
+    if (!(event.code in KEY_ACTIONS)) return;
+    if (down && (event.ctrlKey || event.metaKey || event.altKey)) return;
+    // While playing: no page scrolling on arrows/space and no space-clicking a focused button.
+    if (game.phase === 'running') event.preventDefault();
+    if (down) input.heldKeys.add(event.code);
+    else input.heldKeys.delete(event.code);
+    pumpInput();
+  }
+
+  function bindInputEvents() {
+    window.addEventListener('keydown', (e) => onKey(e, true));
+    window.addEventListener('keyup', (e) => onKey(e, false));
+    window.addEventListener('blur', releaseControls);
+    document.addEventListener('visibilitychange', () => { if (document.hidden) releaseControls(); });
+    window.addEventListener('mousemove', (e) => {
+      input.mouseClient = { x: e.clientX, y: e.clientY };
+      pumpInput();
+    });
+    dom.canvas.addEventListener('mousedown', (e) => {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+      input.mouseClient = { x: e.clientX, y: e.clientY };
+      input.mouseDown = true;
+      pumpInput();
+    });
+    window.addEventListener('mouseup', (e) => {
+      if (e.button !== 0 || !input.mouseDown) return;
+      input.mouseDown = false;
+      pumpInput();
+    });
+    dom.canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+    setInterval(pumpInput, INPUT_PUMP_MS);
+  }
+
+  // -------------------------------------------------------------- rendering
+
+  function layoutCanvas() {
+    const w = world();
+    const ratio = w.w / w.h;
+    const availableWidth = document.documentElement.clientWidth;
+    // Fill the width, but never taller than the viewport below the HUD so the whole arena is visible.
+    const availableHeight = window.innerHeight - dom.hud.offsetHeight;
+    const cssWidth = Math.max(160, Math.floor(Math.min(availableWidth, availableHeight * ratio)));
+    const cssHeight = Math.round(cssWidth / ratio);
+    const dpr = window.devicePixelRatio || 1;
+    dom.stage.style.width = `${cssWidth}px`;
+    dom.canvas.style.width = `${cssWidth}px`;
+    dom.canvas.style.height = `${cssHeight}px`;
+    dom.canvas.width = Math.round(cssWidth * dpr);
+    dom.canvas.height = Math.round(cssHeight * dpr);
+  }
+
+  function interpolationAlpha(now) {
+    return clamp((now - game.frameAt) / (1000 / tickRate()), 0, 1);
+  }
+
+  function drawnPosition(player, alpha) {
+    const prev = game.prevPos.get(player.s);
+    if (!prev || Math.hypot(player.x - prev.x, player.y - prev.y) > SNAP_DISTANCE) {
+      return { x: player.x, y: player.y };
+    }
+    return { x: lerp(prev.x, player.x, alpha), y: lerp(prev.y, player.y, alpha) };
+  }
+
+  // Starting the next interpolation from what is on screen avoids a jump when a frame arrives early.
+  function rememberDrawnPositions(now) {
+    const alpha = interpolationAlpha(now);
+    for (const player of game.players.values()) {
+      game.prevPos.set(player.s, drawnPosition(player, alpha));
+    }
+  }
+
+  function render(now) {
+    requestAnimationFrame(render);
+    if (!isGameScreen()) return;
+    const w = world();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, dom.canvas.width, dom.canvas.height);
+    ctx.setTransform(dom.canvas.width / w.w, 0, 0, dom.canvas.height / w.h, 0, 0);
+    drawFloor(w);
+    if (game.state) {
+      const alpha = interpolationAlpha(now);
+      // Players are drawn between the previous and the current tick, so shots use the same clock.
+      const renderTick = game.state.tick - 1 + alpha;
+      drawObstacles(game.state.obs || []);
+      drawShots(renderTick);
+      drawPlayers(alpha, renderTick, now);
+    }
+    maybeUpdateHud(now);
+  }
+
+  function drawFloor(w) {
+    ctx.fillStyle = '#1d2329';
+    ctx.fillRect(0, 0, w.w, w.h);
+    ctx.strokeStyle = 'rgba(255, 255, 255, 0.05)';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let x = 100; x < w.w; x += 100) { ctx.moveTo(x, 0); ctx.lineTo(x, w.h); }
+    for (let y = 100; y < w.h; y += 100) { ctx.moveTo(0, y); ctx.lineTo(w.w, y); }
+    ctx.stroke();
+    ctx.strokeStyle = '#56616c';
+    ctx.lineWidth = 4;
+    ctx.strokeRect(2, 2, w.w - 4, w.h - 4);
+  }
+
+  function drawObstacles(obstacles) {
+    ctx.fillStyle = '#47515b';
+    ctx.strokeStyle = '#6b7783';
+    ctx.lineWidth = 2;
+    for (const [x, y, w, h] of obstacles) {
+      ctx.fillRect(x, y, w, h);
+      ctx.strokeRect(x + 1, y + 1, w - 2, h - 2);
+    }
+  }
+
+  function drawShots(renderTick) {
+    for (const [, owner, x0, y0, vx, vy, t0] of game.shots.values()) {
+      const dt = Math.max(0, renderTick - t0);
+      ctx.fillStyle = seatColour(owner);
+      ctx.beginPath();
+      ctx.arc(x0 + vx * dt, y0 + vy * dt, SHOT_RADIUS, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+  }
+
+  function drawPlayers(alpha, renderTick, now) {
+    // Draw knocked-out players first so the living are on top; yours last of all.
+    const players = [...game.players.values()].sort((a, b) =>
+      (a.al === b.al ? 0 : a.al ? 1 : -1) || (a.s === game.mySeat) - (b.s === game.mySeat));
+    for (const player of players) {
+      const pos = drawnPosition(player, alpha);
+      ctx.globalAlpha = player.al ? 1 : 0.3;
+      drawBody(player, pos, now);
+      if (player.al) drawAimLine(player, pos);
+      drawLabel(player, pos);
+      ctx.globalAlpha = 1;
+      if (!player.al) drawRespawnCountdown(player, pos, renderTick);
+    }
+  }
+
+  function drawBody(player, pos, now) {
+    ctx.fillStyle = seatColour(player.s);
+    ctx.beginPath();
+    ctx.arc(pos.x, pos.y, PLAYER_RADIUS, 0, 2 * Math.PI);
+    ctx.fill();
+    if (player.s === game.mySeat) {
+      ctx.strokeStyle = '#ffffff';
+      ctx.lineWidth = 3;
+      ctx.stroke();
+    }
+    if ((game.flashUntil.get(player.s) || 0) > now) {
+      ctx.fillStyle = 'rgba(255, 255, 255, 0.7)';
+      ctx.fill();
+    }
+  }
+
+  function drawAimLine(player, pos) {
+    const aim = player.s === game.mySeat ? input.aim : player.a;
+    const angle = ((aim || 0) / AIM_STEPS) * 2 * Math.PI;
+    ctx.strokeStyle = 'rgba(255, 255, 255, 0.8)';
+    ctx.lineWidth = 3;
+    ctx.beginPath();
+    ctx.moveTo(pos.x + Math.cos(angle) * PLAYER_RADIUS * 0.5, pos.y + Math.sin(angle) * PLAYER_RADIUS * 0.5);
+    ctx.lineTo(pos.x + Math.cos(angle) * PLAYER_RADIUS * 2, pos.y + Math.sin(angle) * PLAYER_RADIUS * 2);
+    ctx.stroke();
+  }
+
+  function drawLabel(player, pos) {
+    const name = player.n || `Player ${player.s + 1}`;
+    const barWidth = PLAYER_RADIUS * 2.4;
+    ctx.font = '600 15px system-ui, sans-serif';
+    // Keep the label inside the arena: shift it sideways at the walls, below the player at the top.
+    const half = Math.max(barWidth, ctx.measureText(name).width) / 2 + 2;
+    const x = clamp(pos.x, half, world().w - half);
+    const below = pos.y - PLAYER_RADIUS - 32 < 0;
+    const barY = below ? pos.y + PLAYER_RADIUS + 6 : pos.y - PLAYER_RADIUS - 12;
+    const hp = clamp(player.hp || 0, 0, MAX_HP);
+    ctx.fillStyle = 'rgba(0, 0, 0, 0.6)';
+    ctx.fillRect(x - barWidth / 2, barY, barWidth, 6);
+    ctx.fillStyle = hp > 50 ? '#4caf50' : hp > 25 ? '#ffc107' : '#f44336';
+    ctx.fillRect(x - barWidth / 2, barY, (barWidth * hp) / MAX_HP, 6);
+    ctx.textAlign = 'center';
+    ctx.textBaseline = below ? 'top' : 'bottom';
+    ctx.fillStyle = '#ffffff';
+    ctx.fillText(name, x, below ? barY + 9 : barY - 3);
+  }
+
+  function drawRespawnCountdown(player, pos, renderTick) {
+    const koTick = game.koTick.get(player.s);
+    if (koTick === undefined || game.respawnTicks == null) return;
+    const seconds = (koTick + game.respawnTicks - renderTick) / tickRate();
+    if (seconds <= 0) return;
+    ctx.font = '700 16px system-ui, sans-serif';
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.fillStyle = '#ffffff';
+    ctx.fillText(seconds.toFixed(1), pos.x, pos.y);
+  }
+
+  // -------------------------------------------------------------------- HUD
+
+  let lastHudAt = 0;
+  function maybeUpdateHud(now) {
+    if (now - lastHudAt < HUD_REFRESH_MS) return;
+    lastHudAt = now;
+    pruneFeed(now);
+    dom.hudPing.textContent = net.rttMs == null ? '-' : `${Math.round(net.rttMs)} ms`;
+    dom.hudLatency.textContent = input.latencyMs == null ? '-' : `${Math.round(input.latencyMs)} ms`;
+    dom.hudLost.hidden = game.lostFrames === 0;
+    dom.hudLost.textContent = `\u26a0 ${game.lostFrames} skipped tick${game.lostFrames === 1 ? '' : 's'}`;
+    if (!game.state) return;
+    const s = game.state;
+    dom.hudTime.textContent = s.end_tick == null ? '-' : formatClock((s.end_tick - s.tick) / tickRate());
+    dom.hudLimit.textContent = s.score_limit == null ? '-' : String(s.score_limit);
+    renderScoreboard();
+  }
+
+  function renderScoreboard() {
+    const players = [...game.players.values()].sort((a, b) =>
+      (b.sc || 0) - (a.sc || 0) || (b.k || 0) - (a.k || 0) || (a.d || 0) - (b.d || 0) || a.s - b.s);
+    dom.scoreboardBody.replaceChildren(...players.map((p) => {
+      const swatch = el('span', { className: 'swatch' });
+      swatch.style.background = seatColour(p.s);
+      const row = el('tr', {}, [
+        el('td', {}, [swatch]),
+        el('td', { textContent: p.n }),
+        el('td', { textContent: String(p.sc || 0) }),
+        el('td', { textContent: `${p.k || 0}/${p.d || 0}` }),
+      ]);
+      row.classList.toggle('me', p.s === game.mySeat);
+      row.classList.toggle('down', !p.al);
+      return row;
+    }));
+  }
+
+  // ------------------------------------------------------------------- boot
+
+  function boot() {
+    if (typeof MessagePack === 'undefined') {
+      document.body.prepend(el('p', { className: 'panel error', textContent: 'msgpack library failed to load.' }));
+      return;
+    }
+    bindInputEvents();
+    dom.retryButton.addEventListener('click', retryNow);
+    window.addEventListener('resize', layoutCanvas);
+    requestAnimationFrame(render);
+
+    const params = new URLSearchParams(location.search);
+    const matchId = params.get('match');
+    if (!matchId) {
+      initStartScreen();
+      return;
+    }
+    startGame(matchId, params.get('ticket') || '', loadStoredInvites(matchId));
+  }
+
+  boot();
+})();

@@ -1,0 +1,95 @@
+"""HTTP: the play page and the match API (a stand-in for the lobby until it exists)."""
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+
+from match import selectors, services
+from match.games import UnknownGame, get_game
+
+MAX_BODY_BYTES = 4096
+
+
+def error(code: str, detail: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail}, status=status)
+
+
+@require_GET
+@ensure_csrf_cookie
+def play(request: HttpRequest) -> HttpResponse:
+    rules = get_game("arena")
+    return render(request, "match/play.html", {"tick_hz": settings.TICK_HZ, "max_players": rules.max_players})
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+def match_create_view(request: HttpRequest) -> JsonResponse:
+    """Create a match and return one signed, expiring ticket per seat."""
+    if len(request.body) > MAX_BODY_BYTES:
+        return error("too_large", f"request body over {MAX_BODY_BYTES} bytes", 413)
+    try:
+        body: Any = json.loads(request.body or b"{}")
+    except ValueError:
+        return error("bad_json", "the body must be a JSON object")
+    if not isinstance(body, dict):
+        return error("bad_json", "the body must be a JSON object")
+    unknown = set(body) - {"players", "names", "game", "score_limit", "time_limit"}
+    if unknown:
+        return error("bad_request", f"unknown fields {sorted(unknown)!r}")
+    names = body.get("names")
+    if names is not None and not isinstance(names, list):
+        return error("bad_request", f"names must be a list, got {names!r}")
+    try:
+        match = services.match_create(
+            players=body.get("players", 2),
+            names=names,
+            game=str(body.get("game", "arena")),
+            score_limit=body.get("score_limit"),
+            time_limit=body.get("time_limit"),
+        )
+    except UnknownGame as exc:
+        return error("unknown_game", str(exc))
+    except services.InvalidMatchRequest as exc:
+        return error("bad_request", str(exc))
+    services.match_request_start(match_id=str(match.id))
+    return JsonResponse(
+        {
+            "id": str(match.id),
+            "players": selectors.match_players(match=match),
+            "tickets": services.match_tickets(match=match),
+            "ws_path": f"/ws/match/{match.id}/",
+            "expires_in": settings.MATCH_TICKET_TTL,
+        },
+        status=201,
+    )
+
+
+@require_GET
+def match_detail_view(request: HttpRequest, match_id: uuid.UUID) -> JsonResponse:
+    match = selectors.match_get(match_id=match_id)
+    if match is None:
+        return error("not_found", f"no match {str(match_id)!r}", 404)
+    return JsonResponse(
+        {
+            "id": str(match.id),
+            "game": match.game,
+            "mode": match.mode,
+            "status": match.status,
+            "players": selectors.match_players(match=match),
+            "created_at": match.created_at.isoformat(),
+            "started_at": match.started_at.isoformat() if match.started_at else None,
+            "ended_at": match.ended_at.isoformat() if match.ended_at else None,
+            "ticks": match.ticks,
+            "result": match.result,
+        }
+    )
