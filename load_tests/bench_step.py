@@ -16,6 +16,7 @@ from typing import Any
 
 import msgpack
 
+from gameserver import protocol
 from match.games.arena import ARENA
 from match.rules import PlayerSpec
 
@@ -46,35 +47,52 @@ def busy_inputs(rnd: random.Random, seats: int, tick: int) -> dict[int, Any]:
     }
 
 
-def simulate(seats: int, ticks: int) -> tuple[list[float], list[int], int]:
-    """Return (seconds per step, delta sizes, final snapshot size) for one busy match."""
+def simulate(seats: int, ticks: int) -> tuple[list[float], list[int], int, list[int], int]:
+    """Return (seconds per step, delta sizes, final snapshot size, frame message sizes,
+    snapshot message size) for one busy match; the *message* sizes are what goes on the wire."""
     players: list[PlayerSpec] = [{"seat": i, "name": f"player{i}"} for i in range(seats)]
     state = ARENA.initial_state(players=players, settings=SETTINGS, seed=1)
     rnd = random.Random(seats)
     times: list[float] = []
     sizes: list[int] = []
+    frames: list[int] = []
     for tick in range(ticks):
         inputs = busy_inputs(rnd, seats, tick)
         start = time.perf_counter()
-        new, _events = ARENA.step(state, inputs)
+        new, events = ARENA.step(state, inputs)
         times.append(time.perf_counter() - start)
-        sizes.append(packed_size(ARENA.delta(state, new)))
+        delta = ARENA.delta(state, new)
+        sizes.append(packed_size(delta))
+        frame = protocol.frame_message(tick=ARENA.tick(new), delta=delta, acks=ARENA.acks(new), events=events)
+        frames.append(len(protocol.encode(frame)))
         state = new
-    return times, sizes, packed_size(ARENA.snapshot(state))
+    snapshot = protocol.snapshot_message(
+        tick=ARENA.tick(state),
+        seat=0,
+        phase=protocol.PHASE_RUNNING,
+        state=ARENA.snapshot(state),
+        acks=ARENA.acks(state),
+    )
+    return times, sizes, packed_size(ARENA.snapshot(state)), frames, len(protocol.encode(snapshot))
 
 
 def main() -> None:
     """Print the numbers; ``main`` rather than module code so importing is side-effect free."""
-    times, _, _ = simulate(8, TICKS)
+    times, _, _, _, _ = simulate(8, TICKS)
     mean_us = statistics.fmean(times) * 1e6
     p99_us = sorted(times)[int(len(times) * 0.99)] * 1e6
     print(f"step, 8 players, {TICKS} ticks: mean {mean_us:.1f} us, p99 {p99_us:.1f} us")
     for seats in (2, 8):
-        _, sizes, snap = simulate(seats, 400)
-        warm = sizes[40:]
+        _, sizes, snap, frames, snap_msg = simulate(seats, 400)
+        warm, warm_frames = sizes[40:], frames[40:]
         print(
             f"{seats} players: snapshot {snap} B, delta mean {statistics.fmean(warm):.1f} B"
             f" (median {statistics.median(warm):.0f} B, max {max(warm)} B)"
+        )
+        print(
+            f"{seats} players on the wire: snapshot message {snap_msg} B, frame message mean"
+            f" {statistics.fmean(warm_frames):.1f} B (median {statistics.median(warm_frames):.0f} B,"
+            f" max {max(warm_frames)} B)"
         )
 
 
