@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from django.urls import path
+from django.urls import path, re_path
 
+from gameserver.consumers import UnknownRouteConsumer
 from gameserver.groups import TICK_CHANNEL
 from match.consumers import MatchConsumer
 from match.worker import TickWorkerConsumer
@@ -11,6 +12,7 @@ from match.worker import TickWorkerConsumer
 # django-stubs types path() for views only; Channels' URLRouter takes ASGI apps the same way.
 websocket_urlpatterns: list[Any] = [
     path("ws/match/<uuid:match_id>/", MatchConsumer.as_asgi()),  # type: ignore[arg-type]
+    re_path(r"", UnknownRouteConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 worker_channels: dict[str, Any] = {

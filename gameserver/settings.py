@@ -160,9 +160,10 @@ MATCH_JOIN_TIMEOUT = env_int("MATCH_JOIN_TIMEOUT", 60, minimum=1)
 MATCH_TIME_LIMIT = env_int("MATCH_TIME_LIMIT", 120, minimum=1)
 MATCH_SCORE_LIMIT = env_int("MATCH_SCORE_LIMIT", 10, minimum=1)
 
-# Per-connection limits (see docs/protocol.md). Daphne itself caps messages at 1 MiB; these
-# are ours and much tighter.
-WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 1024, minimum=64)
+# Per-connection limits (see docs/protocol.md). Daphne has its own cap (64 KiB in
+# `manage.py serve`, 1 MiB as plain `daphne`) where it just drops the connection; these are
+# ours, much tighter, and answered with protocol errors.
+WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 1024, minimum=64, maximum=65536)
 WS_RATE_PER_SEC = env_int("WS_RATE_PER_SEC", 40, minimum=1)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 80, minimum=1)
 WS_MAX_STRIKES = env_int("WS_MAX_STRIKES", 50, minimum=1)

@@ -41,6 +41,7 @@ class MatchConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.joined = False
+        self.closing = False
         self.owner: str | None = None
         self.synced_tick: int | None = None
         self.join_task: asyncio.Task[None] | None = None
@@ -140,7 +141,7 @@ class MatchConsumer(AsyncWebsocketConsumer):
     # --- client -> server --------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.joined:
+        if not self.joined or self.closing:
             return
         now = time.monotonic()
         if not self.rate.take(now):
@@ -191,8 +192,8 @@ class MatchConsumer(AsyncWebsocketConsumer):
         if self.strikes.take(now):
             return True
         await self.send_message(protocol.error_message(ErrorCode.TOO_MANY_ERRORS, "too many bad messages"))
+        self.closing = True  # ignore what is still in flight; disconnect() cleans up as usual
         await self.close(code=int(code))
-        self.joined = False
         return False
 
     async def send_message(self, message: dict[str, Any]) -> None:
@@ -208,6 +209,19 @@ class MatchConsumer(AsyncWebsocketConsumer):
     async def match_frame(self, event: dict[str, Any]) -> None:
         # Before our snapshot, or already covered by it: skip, so ticks stay in order.
         if self.synced_tick is None or event["tick"] <= self.synced_tick:
+            return
+        if event["tick"] != self.synced_tick + 1:
+            # The layer dropped a frame (a full channel): never forward a gap; resynchronise
+            # with a fresh snapshot instead, and skip frames until it arrives.
+            log.warning(
+                "match %s seat %s: frame gap before tick %s; resyncing",
+                self.match_id,
+                self.seat,
+                event["tick"],
+            )
+            self.synced_tick = None
+            if self.join_task is None or self.join_task.done():
+                self.join_task = asyncio.ensure_future(self.join_until_synced())
             return
         self.synced_tick = event["tick"]
         await self.send(bytes_data=event["frame"])

@@ -191,6 +191,20 @@ def play(base_url: str, match_id: str, ticket: str, seat: int, deadline: float) 
     return log
 
 
+def refusal(base_url: str, path: str) -> tuple[dict[str, Any], int | None]:
+    """Connect to a path that should be refused: the error message and the close code."""
+    sock = websocket.create_connection(
+        base_url.replace("http://", "ws://") + path, timeout=5, origin=base_url
+    )
+    try:
+        error = msgpack.unpackb(sock.recv())
+        opcode, data = sock.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        return error, int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+    finally:
+        sock.close()
+
+
 def steer(players: dict[int, dict[str, Any]], seat: int, seq: int, tick: int) -> dict[str, Any]:
     me = players[seat]
     enemies = [p for s, p in players.items() if s != seat and p.get("al", True)]

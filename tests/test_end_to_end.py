@@ -18,6 +18,7 @@ from tests.e2e import (
     manage,
     play_all,
     query,
+    refusal,
     server_env,
 )
 
@@ -73,6 +74,14 @@ def test_make_run_serves_a_match_that_two_players_play_to_the_end(db_url):
         detail = get_json(f"{base}/api/matches/{created['id']}/")
         assert detail["status"] == "finished"
         assert detail["result"] == logs[0].ends[0]["result"]
+        # Close codes survive a real Daphne (the in-process test harness does not check them).
+        ticket = created["tickets"][0]["ticket"]
+        assert refusal(base, f"/ws/match/{created['id']}/?ticket={ticket}") == (
+            {"t": "error", "code": "match_over", "detail": "the match is finished"},
+            4410,
+        )
+        error, code = refusal(base, f"/ws/match/{created['id']}/?ticket=forged")
+        assert (error["code"], code) == ("ticket_invalid", 4401)
     finally:
         server.stop()
 

@@ -14,6 +14,10 @@ GAMES: dict[str, GameRules] = {ARENA.name: ARENA}
 class UnknownGame(KeyError):
     """No game is registered under the requested name."""
 
+    def __str__(self) -> str:
+        # KeyError's str() would quote the message a second time.
+        return str(self.args[0]) if self.args else "unknown game"
+
 
 def get_game(name: str) -> GameRules:
     """Return the rules for ``name``; raises ``UnknownGame`` so callers can reject the request."""

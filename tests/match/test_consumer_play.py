@@ -2,12 +2,17 @@
 
 import asyncio
 
+import msgpack
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 
+from gameserver.asgi import application
+from gameserver.groups import match_group
 from match import services
 from match.models import Match
-from tests.match.conftest import create_match, join, recv, recv_until, send
+from tests.match.conftest import ORIGIN, create_match, join, recv, recv_until, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,4 +187,52 @@ async def test_a_second_start_for_the_same_match_does_not_run_it_twice(tick_work
     assert ticks == sorted(set(ticks)), "one simulation: no tick repeated"
     assert ticks == list(range(ticks[0], ticks[0] + 8))
     await a.disconnect()
+    await b.disconnect()
+
+
+async def test_a_frame_lost_in_the_layer_is_never_forwarded_as_a_gap_but_resynced(tick_worker):
+    match, a, b = await start_two()
+    first = (await recv_until(a, "frame"))["tick"]
+    layer = get_channel_layer()
+    assert layer is not None
+    # Pretend the layer dropped frames: a frame far ahead of what the consumers have seen.
+    await layer.group_send(
+        match_group(str(match.id)), {"type": "match.frame", "tick": first + 50, "frame": b"bogus"}
+    )
+    seen = []
+    while True:
+        out = await a.receive_output(3)
+        assert out["bytes"] != b"bogus", "a frame after a gap must not be forwarded"
+        message = msgpack.unpackb(out["bytes"])
+        seen.append(message)
+        if message["t"] == "snapshot":
+            break
+    snapshot = seen[-1]
+    after = [(await recv_until(a, "frame"))["tick"] for _ in range(3)]
+    assert after == [snapshot["tick"] + 1, snapshot["tick"] + 2, snapshot["tick"] + 3]
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_a_websocket_path_no_route_matches_is_refused_at_the_handshake(tick_worker):
+    comm = WebsocketCommunicator(application, "/ws/nowhere/", headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_a_connection_closed_for_misbehaving_leaves_its_seat_empty(tick_worker, settings):
+    settings.WS_MAX_STRIKES = 1
+    match = await create_match(players=2)
+    a = await join(match, 0)
+    await recv_until(a, "snapshot")
+    for _ in range(2):
+        await a.send_to(bytes_data=b"\xc1")
+    while (message := await recv(a))["t"] != "<close>":
+        pass
+    assert message["code"] == 4400
+    await a.disconnect()
+    b = await join(match, 1)
+    snapshot = await recv_until(b, "snapshot")
+    assert snapshot["phase"] == "waiting"
+    assert (await recv_until(b, "phase"))["present"] == [1], "the closed seat is not counted as present"
     await b.disconnect()

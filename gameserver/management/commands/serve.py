@@ -16,8 +16,8 @@ from gameserver.groups import TICK_CHANNEL
 
 log = logging.getLogger(__name__)
 
-# Daphne's own cap (it closes with 1009 above it); our protocol limit is far lower and is
-# answered with an error message instead, so the gap between the two is where that happens.
+# Daphne's own cap (above it Daphne drops the connection); our protocol limit is far lower and
+# is answered with an error message, so the gap between the two is where that happens.
 DAPHNE_MAX_MESSAGE_BYTES = 64 * 1024
 
 
