@@ -60,6 +60,11 @@ class GameRules(Protocol):
         """Validate a client's input message; raise ``InvalidInput`` if bad."""
         ...
 
+    def idle_input(self, state: Any, seat: int) -> Any:
+        """An input that releases every control of ``seat`` (sequenced after its last one),
+        applied when a player disconnects so an absent player does not keep moving or firing."""
+        ...
+
     def step(self, state: Any, inputs: Mapping[int, Any]) -> tuple[Any, list[Event]]:
         """Advance one tick without mutating ``state``; return the new state and events."""
         ...

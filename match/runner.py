@@ -96,6 +96,9 @@ class MatchRunner:
             del self.present[seat]
             if self.phase == protocol.PHASE_WAITING:
                 await self._broadcast_phase()
+            elif self.phase == protocol.PHASE_RUNNING:
+                # An absent player stands still instead of running and firing on held keys.
+                self.pending[seat] = self.rules.idle_input(self.state, seat)
 
     def on_input(self, *, seat: int, fields: dict[str, Any]) -> None:
         if not 0 <= seat < self.seats or self.phase == protocol.PHASE_OVER:

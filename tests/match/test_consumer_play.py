@@ -236,3 +236,36 @@ async def test_a_connection_closed_for_misbehaving_leaves_its_seat_empty(tick_wo
     assert snapshot["phase"] == "waiting"
     assert (await recv_until(b, "phase"))["present"] == [1], "the closed seat is not counted as present"
     await b.disconnect()
+
+
+async def test_a_ticket_controls_only_its_own_seat(tick_worker):
+    _match, a, b = await start_two()
+    await recv_until(b, "frame")
+    await send(b, an_input(5, my=1))
+    for _ in range(20):
+        frame = await recv_until(a, "frame")
+        if frame["acks"] != [0, 0]:
+            break
+    assert frame["acks"] == [0, 5]
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_a_player_who_disconnects_stops_moving_and_firing(tick_worker):
+    _match, a, b = await start_two()
+    await recv_until(a, "frame")
+    await send(a, an_input(1, mx=1, my=1, fire=True))
+    for _ in range(20):
+        if (await recv_until(b, "frame"))["acks"][0] == 1:
+            break
+    await a.disconnect()
+    for _ in range(20):
+        if (await recv_until(b, "frame"))["acks"][0] == 2:
+            break
+    quiet = [await recv_until(b, "frame") for _ in range(12)]
+    moved = [p for f in quiet for p in f["d"].get("p", []) if p["s"] == 0 and ("x" in p or "y" in p)]
+    fired = [e for f in quiet for e in f["ev"] if e[0] == "fire" and e[1] == 0]
+    assert quiet[-1]["acks"][0] == 2, "the server released the absent seat's controls"
+    assert moved == []
+    assert fired == []
+    await b.disconnect()

@@ -108,6 +108,11 @@ class ArenaRules:
         """See ``decode_input``."""
         return decode_input(fields)
 
+    def idle_input(self, state: ArenaState, seat: int) -> ArenaInput:
+        """Stand still, keep the aim, stop firing; the seq follows the seat's last applied one."""
+        player = state.players[seat]
+        return ArenaInput(seq=min(player.seq + 1, c.SEQ_MAX), mx=0, my=0, aim=player.aim, fire=False)
+
     def step(self, state: ArenaState, inputs: Mapping[int, ArenaInput]) -> tuple[ArenaState, list[Event]]:
         """See ``step``."""
         return step(state, inputs)
