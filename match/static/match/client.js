@@ -964,6 +964,18 @@
 
   // ------------------------------------------------------------------- boot
 
+  // Read-only view of what this tab knows, for the browser test (tests/test_browser.py) and for
+  // poking at in the devtools console. Returns copies: it cannot change the game.
+  window.arenaDebug = () => ({
+    tick: game.state ? game.state.tick : null,
+    seat: game.mySeat,
+    phase: game.phase,
+    players: [...game.players.values()].map((p) => ({ ...p })),
+    shots: game.shots.size,
+    seq: input.seq,
+    ack: input.lastAck,
+  });
+
   function boot() {
     if (typeof MessagePack === 'undefined') {
       document.body.prepend(el('p', { className: 'panel error', textContent: 'msgpack library failed to load.' }));
