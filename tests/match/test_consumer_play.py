@@ -21,6 +21,15 @@ def an_input(seq: int, **controls: object) -> dict:
     return {"t": "input", "seq": seq, "mx": 0, "my": 0, "aim": 0, "fire": False, **controls}
 
 
+async def frame_where(comm, accept, limit: int = 40) -> dict:
+    """The first frame that satisfies ``accept`` among the next ``limit`` frames."""
+    for _ in range(limit):
+        frame = await recv_until(comm, "frame")
+        if accept(frame):
+            return frame
+    raise AssertionError(f"no frame matched within {limit} frames")
+
+
 async def start_two(**overrides):
     match = await create_match(players=2, **overrides)
     a = await join(match, 0)
@@ -49,10 +58,7 @@ async def test_inputs_reach_the_simulation_and_are_acknowledged_per_seat(tick_wo
     _match, a, b = await start_two()
     await recv_until(a, "frame")
     await send(a, an_input(1, mx=1))
-    for _ in range(20):
-        frame = await recv_until(b, "frame")
-        if frame["acks"][0] == 1:
-            break
+    frame = await frame_where(b, lambda f: f["acks"][0] == 1)
     assert frame["acks"] == [1, 0]
     moved = []
     for _ in range(3):
@@ -242,10 +248,7 @@ async def test_a_ticket_controls_only_its_own_seat(tick_worker):
     _match, a, b = await start_two()
     await recv_until(b, "frame")
     await send(b, an_input(5, my=1))
-    for _ in range(20):
-        frame = await recv_until(a, "frame")
-        if frame["acks"] != [0, 0]:
-            break
+    frame = await frame_where(a, lambda f: f["acks"] != [0, 0])
     assert frame["acks"] == [0, 5]
     await a.disconnect()
     await b.disconnect()
@@ -255,13 +258,9 @@ async def test_a_player_who_disconnects_stops_moving_and_firing(tick_worker):
     _match, a, b = await start_two()
     await recv_until(a, "frame")
     await send(a, an_input(1, mx=1, my=1, fire=True))
-    for _ in range(20):
-        if (await recv_until(b, "frame"))["acks"][0] == 1:
-            break
+    await frame_where(b, lambda f: f["acks"][0] == 1)
     await a.disconnect()
-    for _ in range(20):
-        if (await recv_until(b, "frame"))["acks"][0] == 2:
-            break
+    await frame_where(b, lambda f: f["acks"][0] == 2)
     quiet = [await recv_until(b, "frame") for _ in range(12)]
     moved = [p for f in quiet for p in f["d"].get("p", []) if p["s"] == 0 and ("x" in p or "y" in p)]
     fired = [e for f in quiet for e in f["ev"] if e[0] == "fire" and e[1] == 0]
