@@ -44,6 +44,7 @@ class MatchConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.owner: str | None = None
         self.synced_tick: int | None = None
+        self.synced = asyncio.Event()  # set when a snapshot arrives; ends the join retries
         self.join_task: asyncio.Task[None] | None = None
         self.limits = protocol.Limits(max_message_bytes=settings.WS_MAX_MESSAGE_BYTES)
         self.rate = TokenBucket(rate=settings.WS_RATE_PER_SEC, burst=settings.WS_RATE_BURST)
@@ -109,9 +110,11 @@ class MatchConsumer(AsyncWebsocketConsumer):
                     "channel": self.channel_name,
                 },
             )
-            await asyncio.sleep(JOIN_RETRY_SECONDS)
-            if self.synced_tick is not None:
+            try:
+                await asyncio.wait_for(self.synced.wait(), JOIN_RETRY_SECONDS)
                 return
+            except TimeoutError:
+                pass
             if attempt == 1:
                 # No owner answered: the start may have been lost. Starting is idempotent.
                 await self.channel_layer.send(
@@ -204,6 +207,7 @@ class MatchConsumer(AsyncWebsocketConsumer):
     async def match_snapshot(self, event: dict[str, Any]) -> None:
         self.owner = event["owner"]
         self.synced_tick = event["tick"]
+        self.synced.set()
         await self.send(bytes_data=event["frame"])
 
     async def match_frame(self, event: dict[str, Any]) -> None:
@@ -220,6 +224,7 @@ class MatchConsumer(AsyncWebsocketConsumer):
                 event["tick"],
             )
             self.synced_tick = None
+            self.synced.clear()
             if self.join_task is None or self.join_task.done():
                 self.join_task = asyncio.ensure_future(self.join_until_synced())
             return
