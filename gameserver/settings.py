@@ -86,6 +86,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "gameserver.urls"
+CSRF_FAILURE_VIEW = "match.views.csrf_failure"
 ASGI_APPLICATION = "gameserver.asgi.application"
 
 TEMPLATES = [

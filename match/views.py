@@ -2,13 +2,15 @@
 
 import json
 import uuid
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from match import selectors, services
 from match.games import UnknownGame, get_game
@@ -18,6 +20,34 @@ MAX_BODY_BYTES = 4096
 
 def error(code: str, detail: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail}, status=status)
+
+
+def api(*methods: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
+    """Allow only ``methods``; API clients get a JSON 405, not Django's empty one."""
+
+    def decorate(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            if request.method not in methods:
+                response = error(
+                    "method_not_allowed", f"use {' or '.join(methods)}, not {request.method}", 405
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: JSON for the API, Django's page for everything else."""
+    if request.path.startswith("/api/"):
+        return error("csrf_failed", f"send the csrftoken cookie's value as X-CSRFToken ({reason})", 403)
+    from django.views.csrf import csrf_failure as default_failure
+
+    return default_failure(request, reason=reason)
 
 
 @require_GET
@@ -32,7 +62,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"ok": True})
 
 
-@require_POST
+@api("POST")
 def match_create_view(request: HttpRequest) -> JsonResponse:
     """Create a match and return one signed, expiring ticket per seat."""
     if len(request.body) > MAX_BODY_BYTES:
@@ -74,7 +104,7 @@ def match_create_view(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@api("GET")
 def match_detail_view(request: HttpRequest, match_id: uuid.UUID) -> JsonResponse:
     match = selectors.match_get(match_id=match_id)
     if match is None:

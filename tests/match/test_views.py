@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from io import StringIO
 
 import pytest
@@ -85,6 +86,7 @@ def test_browsers_must_send_the_csrf_token_to_create_a_match():
     strict = Client(enforce_csrf_checks=True)
     response = strict.post("/api/matches/", data="{}", content_type="application/json")
     assert response.status_code == 403
+    assert response.json()["error"] == "csrf_failed"
     strict.get("/")
     token = strict.cookies["csrftoken"].value
     response = strict.post(
@@ -120,3 +122,11 @@ def test_the_admin_lists_matches(admin_client):
     response = admin_client.get("/admin/match/match/")
     assert response.status_code == 200
     assert "Waiting for players" in response.content.decode()
+
+
+def test_the_api_answers_a_wrong_method_with_a_json_405(client):
+    response = client.get("/api/matches/")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json()["error"] == "method_not_allowed"
+    assert client.post(f"/api/matches/{uuid.uuid4()}/").json()["error"] == "method_not_allowed"
