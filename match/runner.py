@@ -56,7 +56,7 @@ class MatchRunner:
         self.phase = protocol.PHASE_WAITING
         self.present: dict[int, str] = {}  # seat -> the consumer channel currently on it
         self.pending: dict[int, Any] = {}  # seat -> newest decoded input since the last tick
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
         self._started = asyncio.Event()
 
     # --- lifecycle hooks (called by the worker consumer) -----------------------------------
@@ -69,8 +69,9 @@ class MatchRunner:
         if not 0 <= seat < self.seats:
             return
         self.present[seat] = channel
+        tick = self.rules.tick(self.state)
         message = protocol.snapshot_message(
-            tick=self.rules.tick(self.state),
+            tick=tick,
             seat=seat,
             phase=self.phase,
             state=self.rules.snapshot(self.state),
@@ -80,7 +81,7 @@ class MatchRunner:
             channel,
             {
                 "type": "match.snapshot",
-                "tick": self.rules.tick(self.state),
+                "tick": tick,
                 "owner": self.owner_channel,
                 "frame": protocol.encode(message),
             },
@@ -108,10 +109,6 @@ class MatchRunner:
         except InvalidInput:
             # The consumer validated it already; a bad one here is a bug elsewhere, not fatal.
             log.warning("match %s: dropped invalid input from seat %s: %r", self.match_id, seat, fields)
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
 
     # --- internals -------------------------------------------------------------------------
 

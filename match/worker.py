@@ -77,19 +77,20 @@ class TickWorkerConsumer(AsyncConsumer):
         runner.start()
         log.info("tick worker: owns match %s", match_id)
 
+    def _runner(self, event: dict[str, Any]) -> MatchRunner | None:
+        """The runner an event is for; None for a match this worker does not (or no longer) own."""
+        return self.runners.get(str(event["match_id"]))
+
     async def match_join(self, event: dict[str, Any]) -> None:
-        runner = self.runners.get(str(event["match_id"]))
-        if runner is not None:
+        if runner := self._runner(event):
             await runner.on_join(seat=int(event["seat"]), channel=str(event["channel"]))
 
     async def match_leave(self, event: dict[str, Any]) -> None:
-        runner = self.runners.get(str(event["match_id"]))
-        if runner is not None:
+        if runner := self._runner(event):
             await runner.on_leave(seat=int(event["seat"]), channel=str(event["channel"]))
 
     async def match_input(self, event: dict[str, Any]) -> None:
-        runner = self.runners.get(str(event["match_id"]))
-        if runner is not None:
+        if runner := self._runner(event):
             runner.on_input(seat=int(event["seat"]), fields=event["input"])
 
     async def _release(self, match_id: str) -> None:
