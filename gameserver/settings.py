@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lobby.auth.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -168,6 +169,24 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 1024, minimum=64, maximum
 WS_RATE_PER_SEC = env_int("WS_RATE_PER_SEC", 40, minimum=1)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 80, minimum=1)
 WS_MAX_STRIKES = env_int("WS_MAX_STRIKES", 50, minimum=1)
+
+# --- Lobby and matchmaking (see docs/operations.md) -------------------------------------------
+AUTH_TOKEN_TTL = env_int("AUTH_TOKEN_TTL", 30 * 24 * 3600, minimum=60)
+CHAT_RATE_PER_SEC = env_int("CHAT_RATE_PER_SEC", 1, minimum=1)
+CHAT_BURST = env_int("CHAT_BURST", 5, minimum=1)
+CHAT_HISTORY = env_int("CHAT_HISTORY", 50, minimum=0, maximum=500)
+PARTY_MAX_SIZE = env_int("PARTY_MAX_SIZE", 4, minimum=2, maximum=8)
+PARTY_INVITE_TTL = env_int("PARTY_INVITE_TTL", 60, minimum=1)
+# The rating window (in displayed rating points) starts at MM_WINDOW_START and widens by
+# MM_WINDOW_GROWTH per second waited, up to MM_WINDOW_MAX.
+MM_WINDOW_START = env_int("MM_WINDOW_START", 100, minimum=0)
+MM_WINDOW_GROWTH = env_int("MM_WINDOW_GROWTH", 25, minimum=0)
+MM_WINDOW_MAX = env_int("MM_WINDOW_MAX", 1000, minimum=0)
+# Free-for-all starts at 8 players, or after MM_FFA_WAIT seconds with at least MM_FFA_MIN.
+MM_FFA_WAIT = env_int("MM_FFA_WAIT", 20, minimum=0)
+MM_FFA_MIN = env_int("MM_FFA_MIN", 3, minimum=2, maximum=8)
+READY_CHECK_TIMEOUT = env_int("READY_CHECK_TIMEOUT", 15, minimum=1)
+LOBBY_LIST_MAX = env_int("LOBBY_LIST_MAX", 200, minimum=1, maximum=1000)
 
 LOGGING = {
     "version": 1,

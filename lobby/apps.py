@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class LobbyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "lobby"
+
+    def ready(self) -> None:
+        from lobby import receivers
+        from match.signals import match_finished
+
+        match_finished.connect(receivers.rate_finished_match, dispatch_uid="lobby.rate_finished_match")

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from gameserver import protocol
+from gameserver.consumers import ProtocolConsumer
 from gameserver.groups import TICK_CHANNEL, match_group, match_owner_group, match_seat_group
-from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
 from match import selectors
 from match.games import get_game
@@ -32,7 +28,7 @@ JOIN_RETRY_SECONDS = 1.0
 JOIN_ATTEMPTS = 10
 
 
-class MatchConsumer(AsyncWebsocketConsumer):
+class MatchConsumer(ProtocolConsumer):
     """Binary msgpack frames only; limits per connection are documented in docs/protocol.md."""
 
     match_id: str
@@ -41,16 +37,12 @@ class MatchConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.joined = False
-        self.closing = False
         self.owner: str | None = None
         self.synced_tick: int | None = None
         self.synced = asyncio.Event()  # set when a snapshot arrives; ends the join retries
         self.join_task: asyncio.Task[None] | None = None
-        self.limits = protocol.Limits(max_message_bytes=settings.WS_MAX_MESSAGE_BYTES)
-        self.rate = TokenBucket(rate=settings.WS_RATE_PER_SEC, burst=settings.WS_RATE_BURST)
-        self.strikes = TokenBucket(rate=1.0, burst=settings.WS_MAX_STRIKES)
-        self.last_rate_error = float("-inf")
-        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+        self.setup_limits()
+        self.handlers = {
             protocol.INPUT: self.on_input,
             protocol.PING: self.on_ping,
         }
@@ -60,12 +52,10 @@ class MatchConsumer(AsyncWebsocketConsumer):
         await self.accept()
         refusal = await self.check_admission()
         if refusal is not None:
-            code, error, detail = refusal
-            await self.send_message(protocol.error_message(error, detail))
-            await self.close(code=int(code))
+            await self.refuse(*refusal)
             return
 
-        self.joined = True
+        self.joined = self.receiving = True
         await self.channel_layer.group_send(
             match_seat_group(self.match_id, self.seat),
             {"type": "match.replaced", "by": self.channel_name},
@@ -86,6 +76,9 @@ class MatchConsumer(AsyncWebsocketConsumer):
             return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_INVALID, f"bad match ticket: {exc}"
         if claims.match_id != self.match_id:
             return CloseCode.FORBIDDEN, ErrorCode.WRONG_MATCH, "the ticket is for another match"
+        if claims.user_id is not None and getattr(self.scope.get("user"), "pk", None) != claims.user_id:
+            # A ticket the matchmaker issued names its player: a leaked one is useless to others.
+            return CloseCode.FORBIDDEN, ErrorCode.WRONG_PLAYER, "the ticket is for another player"
         match: Match | None = await database_sync_to_async(selectors.match_get)(match_id=self.match_id)
         if match is None:
             return CloseCode.NOT_FOUND, ErrorCode.NO_SUCH_MATCH, f"no match {self.match_id!r}"
@@ -143,22 +136,8 @@ class MatchConsumer(AsyncWebsocketConsumer):
 
     # --- client -> server --------------------------------------------------------------------
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.joined or self.closing:
-            return
-        now = time.monotonic()
-        if not self.rate.take(now):
-            await self.rate_limited(now)
-            return
-        try:
-            if bytes_data is None:
-                raise ProtocolError(ErrorCode.TEXT_FRAME, "only binary msgpack frames are accepted")
-            message = protocol.decode(bytes_data, self.limits)
-            kind = protocol.check_client_message(message)
-            await self.handlers[kind](message)
-        except ProtocolError as exc:
-            await self.send_message(protocol.error_message(exc.code, exc.detail))
-            await self.strike(now, CloseCode.PROTOCOL)
+    def check_message(self, message: dict[str, Any]) -> str:
+        return protocol.check_client_message(message)
 
     async def on_input(self, message: dict[str, Any]) -> None:
         try:
@@ -173,34 +152,6 @@ class MatchConsumer(AsyncWebsocketConsumer):
             self.owner,
             {"type": "match.input", "match_id": self.match_id, "seat": self.seat, "input": message},
         )
-
-    async def on_ping(self, message: dict[str, Any]) -> None:
-        await self.send_message(protocol.pong_message(message["id"]))
-
-    async def rate_limited(self, now: float) -> None:
-        """Drop the message; say so at most once a second; close a sustained flood."""
-        if not await self.strike(now, CloseCode.FLOOD):
-            return
-        if now - self.last_rate_error >= 1.0:
-            self.last_rate_error = now
-            await self.send_message(
-                protocol.error_message(
-                    ErrorCode.RATE_LIMITED,
-                    f"over {settings.WS_RATE_PER_SEC} messages/s; messages are being dropped",
-                )
-            )
-
-    async def strike(self, now: float, code: CloseCode) -> bool:
-        """Count a violation; False (and the connection closed) once the allowance is spent."""
-        if self.strikes.take(now):
-            return True
-        await self.send_message(protocol.error_message(ErrorCode.TOO_MANY_ERRORS, "too many bad messages"))
-        self.closing = True  # ignore what is still in flight; disconnect() cleans up as usual
-        await self.close(code=int(code))
-        return False
-
-    async def send_message(self, message: dict[str, Any]) -> None:
-        await self.send(bytes_data=protocol.encode(message))
 
     # --- channel layer -> client (frames arrive already encoded) -------------------------------
 

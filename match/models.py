@@ -3,6 +3,7 @@
 import secrets
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -32,6 +33,8 @@ class Match(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     ticks = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)
+    # Ratings were applied for this match (set in the same transaction as the rating changes).
+    rated = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -51,6 +54,12 @@ class MatchSeat(models.Model):
     match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="seats")
     seat = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=32)
+    # The account playing this seat (null in custom matches made through /api/matches/).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="seats"
+    )
+    # -1 in modes without teams.
+    team = models.SmallIntegerField(default=-1)
 
     class Meta:
         ordering = ["match", "seat"]

@@ -8,7 +8,7 @@ Django, clocks or sockets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 __all__ = [
     "Event",
@@ -27,10 +27,15 @@ Event = list[object]
 
 
 class PlayerSpec(TypedDict):
-    """Who sits where, as handed over by the lobby when a match starts."""
+    """Who sits where, as handed over by the lobby when a match starts.
+
+    ``team`` is absent or -1 for no team; a game that supports teams treats
+    the match as a team match when any seat has a team >= 0.
+    """
 
     seat: int
     name: str
+    team: NotRequired[int]
 
 
 class InvalidInput(ValueError):
@@ -53,7 +58,10 @@ class GameRules(Protocol):
     max_players: int
 
     def initial_state(self, *, players: Sequence[PlayerSpec], settings: Mapping[str, int], seed: int) -> Any:
-        """Build tick 0; all randomness later derives from ``seed``."""
+        """Build tick 0; all randomness later derives from ``seed``.
+
+        Raises ``ValueError`` for bad seats, teams, settings or seed.
+        """
         ...
 
     def decode_input(self, fields: Mapping[str, object]) -> Any:

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 
 from gameserver import protocol
-from gameserver.groups import match_group
+from gameserver.groups import MATCHMAKER_CHANNEL, match_group
 from match import services
 from match.rules import GameRules, InvalidInput, PlayerSpec
 
@@ -191,3 +191,5 @@ class MatchRunner:
             log.warning("match %s: result was already recorded; not writing it again", self.match_id)
         frame = protocol.encode(protocol.end_message(tick=tick, result=result))
         await self.layer.group_send(self.group, {"type": "match.end", "frame": frame})
+        # The lobby frees the players and tells them their new ratings (written with the result).
+        await self.layer.send(MATCHMAKER_CHANNEL, {"type": "mm.match_ended", "match_id": self.match_id})

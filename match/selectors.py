@@ -17,4 +17,10 @@ def match_get(*, match_id: str | uuid.UUID) -> Match | None:
 
 def match_players(*, match: Match) -> list[PlayerSpec]:
     """Seats in the form the game rules take: ``[{"seat": 0, "name": "..."}, ...]``."""
-    return [PlayerSpec(seat=s.seat, name=s.name) for s in match.seats.all()]
+    specs = []
+    for s in match.seats.all():
+        spec = PlayerSpec(seat=s.seat, name=s.name)
+        if s.team >= 0:
+            spec["team"] = s.team
+        specs.append(spec)
+    return specs

@@ -7,7 +7,8 @@ or retries race on it (the result is written exactly once).
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -18,11 +19,20 @@ from django.utils import timezone
 from gameserver.groups import TICK_CHANNEL
 from match.games import get_game
 from match.models import Match, MatchSeat
+from match.signals import match_finished
 from match.tickets import ticket_issue
 
 NAME_MAX_LEN = 16
 SCORE_LIMIT_RANGE = (1, 100)
 TIME_LIMIT_RANGE = (5, 3600)
+
+
+class SeatSpec(TypedDict):
+    """A seat the lobby fills: who plays it and on which team (-1: no teams)."""
+
+    name: str
+    user_id: int
+    team: int
 
 
 class InvalidMatchRequest(ValueError):
@@ -56,14 +66,18 @@ def match_create(
     mode: str = "custom",
     score_limit: object = None,
     time_limit: object = None,
+    seats: Sequence[SeatSpec] | None = None,
 ) -> Match:
-    """Create a waiting match with named seats; time_limit is in seconds."""
+    """Create a waiting match with named seats; time_limit is in seconds. ``seats`` (from the
+    lobby) names the account and team of every seat instead of ``players``/``names``."""
     rules = get_game(game)
+    if seats is not None:
+        players = len(seats)
     if type(players) is not int or not rules.min_players <= players <= rules.max_players:
         raise InvalidMatchRequest(
             f"players must be an integer in {rules.min_players}..{rules.max_players}, got {players!r}"
         )
-    given = list(names or [])
+    given = list(names or []) if seats is None else [spec["name"] for spec in seats]
     if len(given) > players:
         raise InvalidMatchRequest(f"{len(given)} names given for {players} players")
     seat_names = [clean_name(n) for n in given] + [
@@ -79,7 +93,14 @@ def match_create(
     with transaction.atomic():
         match = Match.objects.create(game=game, mode=mode, settings=match_settings)
         MatchSeat.objects.bulk_create(
-            MatchSeat(match=match, seat=seat, name=name) for seat, name in enumerate(seat_names)
+            MatchSeat(
+                match=match,
+                seat=seat,
+                name=name,
+                user_id=seats[seat]["user_id"] if seats is not None else None,
+                team=seats[seat]["team"] if seats is not None else -1,
+            )
+            for seat, name in enumerate(seat_names)
         )
     return match
 
@@ -90,7 +111,7 @@ def match_tickets(*, match: Match) -> list[dict[str, Any]]:
         {
             "seat": seat.seat,
             "name": seat.name,
-            "ticket": (ticket := ticket_issue(match_id=str(match.id), seat=seat.seat)),
+            "ticket": (ticket := ticket_issue(match_id=str(match.id), seat=seat.seat, user_id=seat.user_id)),
             "url": f"/?match={match.id}&ticket={ticket}",
         }
         for seat in match.seats.all()
@@ -124,8 +145,12 @@ def match_mark_running(*, match_id: str) -> bool:
 def match_finish(*, match_id: str, result: dict[str, Any], ticks: int, aborted: bool = False) -> bool:
     """Record the result; True only for the one call that actually wrote it."""
     status = Match.Status.ABORTED if aborted else Match.Status.FINISHED
-    return bool(
-        Match.objects.filter(pk=match_id, status__in=[Match.Status.WAITING, Match.Status.RUNNING]).update(
-            status=status, result=result, ticks=ticks, ended_at=timezone.now()
+    with transaction.atomic():
+        written = bool(
+            Match.objects.filter(pk=match_id, status__in=[Match.Status.WAITING, Match.Status.RUNNING]).update(
+                status=status, result=result, ticks=ticks, ended_at=timezone.now()
+            )
         )
-    )
+        if written:
+            match_finished.send(sender=Match, match_id=str(match_id), result=result, aborted=aborted)
+    return written

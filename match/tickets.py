@@ -20,10 +20,14 @@ class TicketExpired(TicketInvalid):
 class TicketClaims:
     match_id: str
     seat: int
+    user_id: int | None = None  # set for matchmade seats: only that account may use it
 
 
-def ticket_issue(*, match_id: str, seat: int) -> str:
-    return signing.dumps({"m": str(match_id), "s": seat}, salt=SALT)
+def ticket_issue(*, match_id: str, seat: int, user_id: int | None = None) -> str:
+    payload: dict[str, object] = {"m": str(match_id), "s": seat}
+    if user_id is not None:
+        payload["u"] = user_id
+    return signing.dumps(payload, salt=SALT)
 
 
 def ticket_verify(*, ticket: str, max_age: int | None = None) -> TicketClaims:
@@ -41,6 +45,7 @@ def ticket_verify(*, ticket: str, max_age: int | None = None) -> TicketClaims:
         not isinstance(payload, dict)
         or not isinstance(payload.get("m"), str)
         or type(payload.get("s")) is not int
+        or ("u" in payload and type(payload["u"]) is not int)
     ):
         raise TicketInvalid(f"ticket payload malformed: {payload!r}")
-    return TicketClaims(match_id=payload["m"], seat=payload["s"])
+    return TicketClaims(match_id=payload["m"], seat=payload["s"], user_id=payload.get("u"))

@@ -1,10 +1,6 @@
 """HTTP: the play page and the match API (a stand-in for the lobby until it exists)."""
 
-import json
 import uuid
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,34 +8,9 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
+from gameserver.http import api, error, json_body
 from match import selectors, services
 from match.games import UnknownGame, get_game
-
-MAX_BODY_BYTES = 4096
-
-
-def error(code: str, detail: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status)
-
-
-def api(*methods: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
-    """Allow only ``methods``; API clients get a JSON 405, not Django's empty one."""
-
-    def decorate(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-            if request.method not in methods:
-                response = error(
-                    "method_not_allowed", f"use {' or '.join(methods)}, not {request.method}", 405
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: JSON for the API, Django's page for everything else."""
@@ -65,17 +36,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @api("POST")
 def match_create_view(request: HttpRequest) -> JsonResponse:
     """Create a match and return one signed, expiring ticket per seat."""
-    if len(request.body) > MAX_BODY_BYTES:
-        return error("too_large", f"request body over {MAX_BODY_BYTES} bytes", 413)
-    try:
-        body: Any = json.loads(request.body or b"{}")
-    except ValueError:
-        return error("bad_json", "the body must be a JSON object")
-    if not isinstance(body, dict):
-        return error("bad_json", "the body must be a JSON object")
-    unknown = set(body) - {"players", "names", "game", "score_limit", "time_limit"}
-    if unknown:
-        return error("bad_request", f"unknown fields {sorted(unknown)!r}")
+    body = json_body(request, {"players", "names", "game", "score_limit", "time_limit"})
     names = body.get("names")
     if names is not None and not isinstance(names, list):
         return error("bad_request", f"names must be a list, got {names!r}")

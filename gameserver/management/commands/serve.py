@@ -1,4 +1,5 @@
-"""``manage.py serve``: Daphne serving HTTP and WebSocket, with the tick worker in-process.
+"""``manage.py serve``: Daphne serving HTTP and WebSocket, with the tick worker and the matchmaker
+in-process.
 
 This is what ``make run`` starts. The in-memory channel layer only reaches its own process,
 so the embedded mode must host the worker here; it uses exactly the code ``runworker``
@@ -12,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gameserver.groups import TICK_CHANNEL
+from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ DAPHNE_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 class Command(BaseCommand):
-    help = "Serve the game (HTTP + WebSocket) with Daphne, hosting the tick worker in-process."
+    help = "Serve the game (HTTP + WebSocket) with Daphne, hosting the tick worker and matchmaker in-process."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
@@ -30,7 +31,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker",
             action="store_true",
-            help="do not host the tick worker (run `manage.py runworker match-tick` instead; Redis only)",
+            help=(
+                "do not host the tick worker and matchmaker (run `manage.py runworker match-tick` and"
+                " `manage.py runworker matchmaker` instead; Redis only)"
+            ),
         )
 
     def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
@@ -52,7 +56,9 @@ class Command(BaseCommand):
 
         def ready() -> None:
             if embedded:
-                worker = Worker(application=application, channels=[TICK_CHANNEL], channel_layer=layer)
+                worker = Worker(
+                    application=application, channels=[TICK_CHANNEL, MATCHMAKER_CHANNEL], channel_layer=layer
+                )
                 # Keep a reference: the loop holds tasks only weakly.
                 self.worker_task = asyncio.ensure_future(worker.arun())
             bound = server.listening_addresses[0][1] if server.listening_addresses else port
@@ -61,7 +67,7 @@ class Command(BaseCommand):
             where = "in this process" if embedded else "external (runworker)"
             self.stdout.write(
                 f"Game server running at http://{shown}:{bound}/ "
-                f"(channel layer: {layer_name}, tick worker: {where}, {settings.TICK_HZ} Hz)"
+                f"(channel layer: {layer_name}, tick worker and matchmaker: {where}, {settings.TICK_HZ} Hz)"
             )
             self.stdout.flush()
 

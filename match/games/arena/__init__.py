@@ -1,4 +1,4 @@
-"""The reference game: a top-down arena shooter for 2..8 players.
+"""The reference game: a top-down arena shooter for 2..8 players, free-for-all or two teams.
 
 Split into constants, rng, state, stages (one tick) and wire (snapshots,
 deltas, hashing); ``ARENA`` is the ``GameRules`` instance the registry uses.

@@ -36,6 +36,11 @@ MAX_TICK_HZ = 120
 MIN_PLAYERS = 2
 MAX_PLAYERS = 8
 
+NO_TEAM = -1
+"""``Player.team`` in free-for-all matches."""
+TEAMS = (0, 1)
+"""A team match has exactly these two teams; team 0's home is the left half, team 1's the right."""
+
 AIM_STEPS = 4096
 """Aim is an angle in 1/4096 turns; 0 points +x, 1024 points +y (screen down)."""
 TRIG_ONE = 1024
@@ -65,6 +70,20 @@ SPAWN_POINTS: tuple[tuple[int, int], ...] = (
     (1150, 450),
 )
 """Fixed spawn centres clear of obstacles; at least MAX_PLAYERS so seats never share."""
+
+
+def home_rank(x: int, team: int) -> int:
+    """How well a spawn at ``x`` suits ``team``: 0 its home half, 1 the centre line, 2 the enemy half."""
+    side = (x > WIDTH // 2) - (x < WIDTH // 2)
+    if side == 0:
+        return 1
+    return 0 if (side < 0) == (team == 0) else 2
+
+
+HOME_SPAWNS: tuple[tuple[tuple[int, int], ...], ...] = tuple(
+    tuple(p for p in SPAWN_POINTS if home_rank(p[0], team) == 0) for team in TEAMS
+)
+"""Per team, the spawn points in its home half, in ``SPAWN_POINTS`` order."""
 
 
 def _quarter_sines() -> list[int]:

@@ -51,14 +51,42 @@ def _initial_aim(x: int) -> int:
     return 0 if x < c.WIDTH // 2 else c.AIM_STEPS // 2
 
 
+def _team_of(spec: PlayerSpec) -> int:
+    """A seat's team from its spec: absent means ``NO_TEAM``; ints only (not bools)."""
+    team: object = spec.get("team", c.NO_TEAM)
+    if type(team) is not int or (team != c.NO_TEAM and team not in c.TEAMS):
+        raise ValueError(f"team of seat {spec['seat']!r} must be -1, 0 or 1, got {team!r}")
+    return team
+
+
+def validate_teams(players: Sequence[PlayerSpec]) -> dict[int, int]:
+    """Seat -> team; a team match (any team >= 0) needs every seat in team 0 or 1 and both teams."""
+    teams = {spec["seat"]: _team_of(spec) for spec in players}
+    if all(team == c.NO_TEAM for team in teams.values()):
+        return teams
+    teamless = sorted(seat for seat, team in teams.items() if team == c.NO_TEAM)
+    if teamless:
+        raise ValueError(f"in a team match every seat needs team 0 or 1, seat(s) {teamless!r} have none")
+    empty = [team for team in c.TEAMS if team not in teams.values()]
+    if empty:
+        raise ValueError(f"a team match needs players on both teams, team {empty[0]!r} has none")
+    return teams
+
+
 def initial_state(players: Sequence[PlayerSpec], settings: Mapping[str, int], seed: int) -> ArenaState:
-    """Tick 0: validated seats, spawn points dealt by a seeded shuffle."""
+    """Tick 0: validated seats and teams, spawn points dealt by a seeded shuffle.
+
+    In a team match each seat, by seat, takes the first free point of the
+    shuffle in its team's home half, falling back to the centre line, then
+    to the other half (only when a team has more than four members).
+    """
     n = len(players)
     if not c.MIN_PLAYERS <= n <= c.MAX_PLAYERS:
         raise ValueError(f"arena needs {c.MIN_PLAYERS}..{c.MAX_PLAYERS} players, got {n!r}")
     seats = sorted(p["seat"] for p in players)
     if seats != list(range(n)):
         raise ValueError(f"seats must be 0..{n - 1} exactly once, got {seats!r}")
+    teams = validate_teams(players)
     if type(seed) is not int:
         raise ValueError(f"seed must be an int, got {seed!r}")
     config = make_config(settings)
@@ -68,9 +96,17 @@ def initial_state(players: Sequence[PlayerSpec], settings: Mapping[str, int], se
         j, rng = below(rng, i + 1)
         spawns[i], spawns[j] = spawns[j], spawns[i]
     roster: list[Player] = []
+    taken: set[tuple[int, int]] = set()
     for spec in sorted(players, key=lambda p: p["seat"]):
-        x, y = spawns[spec["seat"]]
-        roster.append(Player(seat=spec["seat"], name=spec["name"], x=x, y=y, aim=_initial_aim(x)))
+        seat = spec["seat"]
+        team = teams[seat]
+        if team == c.NO_TEAM:
+            x, y = spawns[seat]
+        else:
+            free = [s for s in spawns if s not in taken]
+            x, y = min(free, key=lambda s: c.home_rank(s[0], team))
+            taken.add((x, y))
+        roster.append(Player(seat=seat, name=spec["name"], x=x, y=y, aim=_initial_aim(x), team=team))
     return ArenaState(config=config, tick=0, rng=rng, next_shot_id=1, players=roster)
 
 

@@ -10,9 +10,11 @@ Order and why:
   move       - per-axis movement with bounds/obstacle collision
   fire       - shots leave the muzzle at the player's post-move position
   shots      - every shot sweeps its path for this tick; the first thing it
-               touches (a living enemy, else an obstacle) ends it; hits deal damage
+               touches (a living enemy, else an obstacle) ends it; hits deal damage;
+               in a team match it passes through the shooter's teammates
   knockouts  - hp <= 0 becomes a KO, credited to the last hitter
-  end        - score limit (checked after hits) wins over the time limit
+  end        - score limit (checked after hits) wins over the time limit; in a
+               team match the limit applies to the team score (sum of members)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from math import isqrt
 
 from . import constants as c
 from .rng import below
-from .state import ArenaInput, ArenaState, Player, Shot
+from .state import ArenaInput, ArenaState, Player, Shot, is_team_match, team_scores
 
 Events = list[list[object]]
 Stage = Callable[[ArenaState, Mapping[int, ArenaInput], Events], None]
@@ -145,17 +147,20 @@ def pick_spawn(state: ArenaState, seat: int) -> tuple[int, int]:
     """Random spawn among the half of the points farthest from living enemies.
 
     Mixing distance with the seeded PRNG avoids spawn-kills without making
-    respawn positions predictable.
+    respawn positions predictable.  In a team match the candidates are the
+    points in the team's home half (``HOME_SPAWNS``) and teammates are not enemies.
     """
-    enemies = [(p.x, p.y) for p in state.players if p.alive and p.seat != seat]
+    me = state.players[seat]
+    points = c.SPAWN_POINTS if me.team == c.NO_TEAM else c.HOME_SPAWNS[me.team]
+    enemies = [(p.x, p.y) for p in state.players if p.alive and me.is_enemy_of(p)]
     ranked: list[tuple[int, int]] = []
-    for i, (sx, sy) in enumerate(c.SPAWN_POINTS):
+    for i, (sx, sy) in enumerate(points):
         nearest = min(((sx - ex) ** 2 + (sy - ey) ** 2 for ex, ey in enemies), default=0)
         ranked.append((-nearest, i))
     ranked.sort()
     pool = ranked[: max(1, len(ranked) // 2)] if enemies else ranked
     k, state.rng = below(state.rng, len(pool))
-    return c.SPAWN_POINTS[pool[k][1]]
+    return points[pool[k][1]]
 
 
 def respawn(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -> None:
@@ -214,7 +219,11 @@ def _first_target(
     targets: list[Player],
     wall: int | None,
 ) -> Player | None:
-    """The enemy the shot's path touches first, strictly before any obstacle."""
+    """The enemy the shot's path touches first, strictly before any obstacle.
+
+    ``targets`` holds the living players minus the shooter's teammates, so
+    a shot passes through its own team.
+    """
     best: Player | None = None
     best_key = 0
     lo_x = min(ax, ax + dx) - _HIT_R
@@ -243,6 +252,7 @@ def shots(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -
     cfg = state.config
     tick = state.tick
     targets = [p for p in state.players if p.alive]
+    teams = is_team_match(state)
     kept: list[Shot] = []
     for shot in state.shots:
         age = tick - shot.t0
@@ -266,7 +276,12 @@ def shots(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -
             key = segment_box_entry(ax, ay, dx, dy, dd, box)
             if key is not None and (wall is None or key < wall):
                 wall = key
-        victim = _first_target(shot, ax, ay, dx, dy, dd, targets, wall)
+        if teams:
+            team = state.players[shot.owner].team
+            enemies = [p for p in targets if p.team != team]
+        else:
+            enemies = targets
+        victim = _first_target(shot, ax, ay, dx, dy, dd, enemies, wall)
         if victim is not None:
             victim.hp -= c.SHOT_DAMAGE
             victim.last_hitter = shot.owner
@@ -298,9 +313,13 @@ def knockouts(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Event
 
 
 def end(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -> None:
-    """End on the score limit first (a last-tick winner beats the clock), then on time."""
+    """End on the score limit first (a last-tick winner beats the clock), then on time.
+
+    In a team match the limit applies to each team's summed score.
+    """
     cfg = state.config
-    if any(p.score >= cfg.score_limit for p in state.players):
+    scores = team_scores(state) if is_team_match(state) else [p.score for p in state.players]
+    if any(score >= cfg.score_limit for score in scores):
         state.reason = "score"
     elif state.tick >= cfg.end_tick:
         state.reason = "time"

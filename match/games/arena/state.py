@@ -79,6 +79,8 @@ class Player:
     next_fire_tick: int = 0
     respawn_tick: int = 0
     last_hitter: int = -1
+    team: int = c.NO_TEAM
+    """0 or 1 in a team match, ``NO_TEAM`` in free-for-all; fixed for the whole match."""
 
     def copy(self) -> Player:
         """Field-by-field copy; faster than ``dataclasses.replace`` on the hot path."""
@@ -100,7 +102,12 @@ class Player:
             self.next_fire_tick,
             self.respawn_tick,
             self.last_hitter,
+            self.team,
         )
+
+    def is_enemy_of(self, other: Player) -> bool:
+        """Another seat, and not a teammate (in free-for-all everyone else is an enemy)."""
+        return other.seat != self.seat and (self.team == c.NO_TEAM or other.team != self.team)
 
 
 @dataclass(slots=True)
@@ -128,6 +135,20 @@ class ArenaState:
             self.over,
             self.reason,
         )
+
+
+def is_team_match(state: ArenaState) -> bool:
+    """Whether the seats play in teams (``initial_state`` makes it all seats or none)."""
+    return any(p.team != c.NO_TEAM for p in state.players)
+
+
+def team_scores(state: ArenaState) -> list[int]:
+    """Sum of the member scores, indexed by team; only meaningful in a team match."""
+    scores = [0] * len(c.TEAMS)
+    for p in state.players:
+        if p.team != c.NO_TEAM:
+            scores[p.team] += p.score
+    return scores
 
 
 def _int_setting(settings: Mapping[str, int], key: str, default: int, low: int, high: int) -> int:

@@ -3,6 +3,9 @@
 Short keys keep the 20 Hz deltas small; shots are sent once as a line
 (origin, velocity, start tick) that clients extrapolate exactly, so only
 their appearance and removal ever travel.
+
+Team fields (``tm``, ``teams``) appear only in team matches, so free-for-all
+messages and hashes are byte-identical to those from before teams existed.
 """
 
 from __future__ import annotations
@@ -13,14 +16,21 @@ from dataclasses import fields, is_dataclass
 from typing import cast
 
 from . import constants as c
-from .state import ArenaState, Player, Shot
+from .state import ArenaState, Player, Shot, is_team_match
+
+_HASH_OMITTED_DEFAULTS: dict[str, object] = {"team": c.NO_TEAM}
+"""Fields added after the golden file: left out of the hash while at this value
+(free-for-all), so old hashes stay valid while team matches hash their teams."""
 
 Wire = dict[str, object]
 
 
 def player_wire(p: Player) -> Wire:
-    """The public part of a player; internal controls and timers stay server-side."""
-    return {
+    """The public part of a player; internal controls and timers stay server-side.
+
+    ``tm`` is appended only in team matches; it never changes, so deltas never carry it.
+    """
+    out: Wire = {
         "s": p.seat,
         "n": p.name,
         "x": p.x,
@@ -32,6 +42,9 @@ def player_wire(p: Player) -> Wire:
         "d": p.deaths,
         "al": p.alive,
     }
+    if p.team != c.NO_TEAM:
+        out["tm"] = p.team
+    return out
 
 
 def shot_wire(s: Shot) -> list[object]:
@@ -100,9 +113,18 @@ def apply_delta(snap: Wire, d: Wire) -> Wire:
 
 
 def _canonical(obj: object) -> object:
-    """Dataclasses become lists of all their fields, so a newly added field is hashed too."""
+    """Dataclasses become lists of all their fields, so a newly added field is hashed too.
+
+    Only a field in ``_HASH_OMITTED_DEFAULTS`` holding that value is left out.
+    """
     if is_dataclass(obj) and not isinstance(obj, type):
-        return [_canonical(getattr(obj, f.name)) for f in fields(obj)]
+        out: list[object] = []
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.name in _HASH_OMITTED_DEFAULTS and value == _HASH_OMITTED_DEFAULTS[f.name]:
+                continue
+            out.append(_canonical(value))
+        return out
     if isinstance(obj, list):
         return [_canonical(v) for v in obj]
     if type(obj) in (int, str, bool):
@@ -121,18 +143,41 @@ def state_hash(state: ArenaState) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+def _shared_ranks(keys: list[tuple[int, int]]) -> list[int]:
+    """Ranks from 1 for keys already sorted best first; equal keys share a rank (1, 1, 3)."""
+    ranks: list[int] = []
+    for i, key in enumerate(keys):
+        ranks.append(ranks[-1] if i and key == keys[i - 1] else i + 1)
+    return ranks
+
+
+def _team_standings(state: ArenaState) -> list[Wire]:
+    """Teams best first: team score desc, team deaths asc, team id asc; ties share a rank."""
+    totals = {team: [0, 0] for team in c.TEAMS}
+    for p in state.players:
+        totals[p.team][0] += p.score
+        totals[p.team][1] += p.deaths
+    order = sorted(c.TEAMS, key=lambda t: (-totals[t][0], totals[t][1], t))
+    ranks = _shared_ranks([(totals[t][0], totals[t][1]) for t in order])
+    return [{"tm": t, "sc": totals[t][0], "rank": r} for t, r in zip(order, ranks, strict=True)]
+
+
 def result(state: ArenaState) -> Wire:
-    """Ranking by score desc, deaths asc, seat asc; equal (score, deaths) share a rank."""
+    """Ranking by score desc, deaths asc, seat asc; equal (score, deaths) share a rank.
+
+    A team match adds ``tm`` to each ranking entry and the ``teams`` standings.
+    """
     if not state.over:
         raise ValueError(f"match is not over at tick {state.tick!r}")
     order = sorted(state.players, key=lambda p: (-p.score, p.deaths, p.seat))
+    ranks = _shared_ranks([(p.score, p.deaths) for p in order])
     ranking: list[Wire] = []
-    rank = 0
-    prev_key: tuple[int, int] | None = None
-    for i, p in enumerate(order):
-        key = (p.score, p.deaths)
-        if key != prev_key:
-            rank = i + 1
-            prev_key = key
-        ranking.append({"s": p.seat, "n": p.name, "sc": p.score, "k": p.kills, "d": p.deaths, "rank": rank})
-    return {"reason": state.reason, "tick": state.tick, "ranking": ranking}
+    for p, rank in zip(order, ranks, strict=True):
+        entry: Wire = {"s": p.seat, "n": p.name, "sc": p.score, "k": p.kills, "d": p.deaths, "rank": rank}
+        if p.team != c.NO_TEAM:
+            entry["tm"] = p.team
+        ranking.append(entry)
+    out: Wire = {"reason": state.reason, "tick": state.tick, "ranking": ranking}
+    if is_team_match(state):
+        out["teams"] = _team_standings(state)
+    return out

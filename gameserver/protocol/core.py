@@ -1,4 +1,4 @@
-"""The wire protocol: message types, field names, the msgpack codec and its limits, errors.
+"""The wire protocol, shared part: codec, limits, errors, close codes, and the match messages.
 
 Every consumer, the JS client, the load tests and docs/protocol.md use these names. Frames are
 binary msgpack maps with string keys and a string ``"t"`` naming the message type.
@@ -51,11 +51,36 @@ class ErrorCode(enum.StrEnum):
     TICKET_INVALID = "ticket_invalid"
     TICKET_EXPIRED = "ticket_expired"
     WRONG_MATCH = "wrong_match"
+    WRONG_PLAYER = "wrong_player"
     NO_SUCH_MATCH = "no_such_match"
     MATCH_OVER = "match_over"
     REPLACED = "replaced"
     TOO_MANY_ERRORS = "too_many_errors"
     UNAVAILABLE = "unavailable"
+    # Lobby (see gameserver/protocol/lobby.py); closes only for UNAUTHENTICATED.
+    UNAUTHENTICATED = "unauthenticated"
+    BUSY = "busy"
+    NO_SUCH_PLAYER = "no_such_player"
+    PLAYER_OFFLINE = "player_offline"
+    CANNOT_TARGET_SELF = "cannot_target_self"
+    NO_SUCH_PARTY = "no_such_party"
+    NOT_IN_PARTY = "not_in_party"
+    NOT_PARTY_LEADER = "not_party_leader"
+    ALREADY_IN_PARTY = "already_in_party"
+    PARTY_FULL = "party_full"
+    PARTY_TOO_BIG = "party_too_big"
+    ALREADY_QUEUED = "already_queued"
+    NOT_QUEUED = "not_queued"
+    IN_MATCH = "in_match"
+    NO_SUCH_CHECK = "no_such_check"
+    NOT_YOUR_CHECK = "not_your_check"
+    NO_SUCH_ROOM = "no_such_room"
+    WRONG_PASSWORD = "wrong_password"
+    ROOM_FULL = "room_full"
+    IN_ROOM = "in_room"
+    NOT_IN_ROOM = "not_in_room"
+    NOT_ROOM_HOST = "not_room_host"
+    NOT_ENOUGH_PLAYERS = "not_enough_players"
 
 
 class CloseCode(enum.IntEnum):
@@ -146,10 +171,10 @@ def require_uint31(message: Mapping[str, Any], field: str) -> int:
     return value
 
 
-def check_client_message(message: Mapping[str, Any]) -> str:
+def check_client_message(message: Mapping[str, Any], types: frozenset[str] = CLIENT_TYPES) -> str:
     """Check the generic shape of a decoded client message and return its type."""
     kind = message["t"]
-    if kind not in CLIENT_TYPES:
+    if kind not in types:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}")
     if kind == PING:
         if set(message) != {"t", "id"}:
@@ -161,8 +186,12 @@ def check_client_message(message: Mapping[str, Any]) -> str:
 # --- server message builders (one place, so field names never drift) ------------------------
 
 
-def error_message(code: ErrorCode, detail: str) -> dict[str, Any]:
-    return {"t": ERROR, "code": str(code), "detail": detail}
+def error_message(code: ErrorCode, detail: str, re: str | None = None) -> dict[str, Any]:
+    """``re`` names the request type an error answers, where the answer comes later (lobby)."""
+    message = {"t": ERROR, "code": str(code), "detail": detail}
+    if re is not None:
+        message["re"] = re
+    return message
 
 
 def pong_message(ping_id: int) -> dict[str, Any]:

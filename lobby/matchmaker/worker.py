@@ -1,0 +1,248 @@
+"""MatchmakerConsumer: the worker on the named channel ``matchmaker`` that owns the lobby state.
+
+Lobby consumers forward checked requests here; this adapter reads what a command needs from
+the database (ratings), applies it to the pure ``Lobby`` and performs the resulting Outbox:
+pushes to players, presence marks, and match creation. Commands and the periodic pass hold one
+lock, so the state changes one step at a time. Run exactly ONE matchmaker (``make run`` hosts
+it; with Redis, ``manage.py runworker matchmaker``): with channels-redis a named channel is a
+work queue, and two matchmakers would each hold half the lobby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from gameserver import protocol
+from gameserver.groups import lobby_group, lobby_user_group
+from gameserver.protocol import ProtocolError
+from gameserver.protocol import lobby as lp
+from lobby.matchmaker.pairing import PairingConfig
+from lobby.matchmaker.state import Lobby, LobbyConfig, Outbox, PendingMatch
+from lobby.selectors.chat import chat_history
+from lobby.selectors.stats import rating_changes_of_match, ratings_for, ratings_of
+from lobby.services.matches import lobby_match_create
+from lobby.services.presence import presence_reset, presence_set
+from match.services import amatch_request_start
+
+log = logging.getLogger(__name__)
+
+PASS_SECONDS = 0.25  # queue passes, timeouts and presence batches run this often
+MATCH_GRACE_SECONDS = 120  # past its time limit, a match whose end never came frees its players
+
+
+def config_from_settings() -> LobbyConfig:
+    return LobbyConfig(
+        pairing=PairingConfig(
+            window_start=settings.MM_WINDOW_START,
+            window_growth=settings.MM_WINDOW_GROWTH,
+            window_max=settings.MM_WINDOW_MAX,
+            ffa_wait=settings.MM_FFA_WAIT,
+            ffa_min=settings.MM_FFA_MIN,
+        ),
+        party_max=settings.PARTY_MAX_SIZE,
+        invite_ttl=settings.PARTY_INVITE_TTL,
+        ready_timeout=settings.READY_CHECK_TIMEOUT,
+        list_max=settings.LOBBY_LIST_MAX,
+    )
+
+
+Request = Callable[[Lobby, int, dict[str, Any], float], Awaitable[Outbox]]
+
+
+class MatchmakerConsumer(AsyncConsumer):
+    """Thin adapter around ``Lobby``; see the module docstring."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.lobby = Lobby(config_from_settings())
+        self.lock = asyncio.Lock()
+        self.clock: asyncio.Task[None] | None = None
+        self.requests: dict[str, Request] = {
+            lp.PARTY_INVITE: self.sync(
+                lambda lb, u, m, now: lb.party_invite(user_id=u, target=m["player"], now=now)
+            ),
+            lp.PARTY_ACCEPT: self.sync(
+                lambda lb, u, m, now: lb.party_accept(user_id=u, party_id=m["party"], now=now)
+            ),
+            lp.PARTY_DECLINE: self.sync(
+                lambda lb, u, m, now: lb.party_decline(user_id=u, party_id=m["party"], now=now)
+            ),
+            lp.PARTY_LEAVE: self.sync(lambda lb, u, m, now: lb.party_leave(user_id=u, now=now)),
+            lp.PARTY_KICK: self.sync(
+                lambda lb, u, m, now: lb.party_kick(user_id=u, target=m["player"], now=now)
+            ),
+            lp.QUEUE_JOIN: self.queue_join,
+            lp.QUEUE_LEAVE: self.sync(lambda lb, u, m, now: lb.queue_leave(user_id=u, now=now)),
+            lp.READY: self.sync(
+                lambda lb, u, m, now: lb.ready(user_id=u, check_id=m["check"], accept=m["accept"], now=now)
+            ),
+            lp.ROOM_CREATE: self.sync(
+                lambda lb, u, m, now: lb.room_create(
+                    user_id=u,
+                    mode=m["mode"],
+                    max_players=m["max"],
+                    public=m["public"],
+                    password=m.get("password", ""),
+                    now=now,
+                )
+            ),
+            lp.ROOM_JOIN: self.sync(
+                lambda lb, u, m, now: lb.room_join(
+                    user_id=u, code=m["code"], password=m.get("password", ""), now=now
+                )
+            ),
+            lp.ROOM_LEAVE: self.sync(lambda lb, u, m, now: lb.room_leave(user_id=u, now=now)),
+            lp.ROOM_START: self.room_start,
+        }
+        await super().__call__(scope, receive, send)
+
+    @staticmethod
+    def sync(command: Callable[[Lobby, int, dict[str, Any], float], Outbox]) -> Request:
+        async def run(lobby: Lobby, user_id: int, message: dict[str, Any], now: float) -> Outbox:
+            return command(lobby, user_id, message, now)
+
+        return run
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # One bad event must never take down the matchmaker and the whole lobby with it.
+        if self.clock is None:
+            await self.boot()
+        try:
+            async with self.lock:
+                await super().dispatch(message)
+        except Exception:
+            log.exception("matchmaker: handler for %r failed", message.get("type"))
+
+    async def boot(self) -> None:
+        """First message: forget stale presence and ask every lobby socket to announce itself."""
+        self.clock = asyncio.ensure_future(self.run_clock())
+        await database_sync_to_async(presence_reset)()
+        await self.channel_layer.group_send(lobby_group(), {"type": "lobby.resync"})
+
+    async def run_clock(self) -> None:
+        while True:
+            await asyncio.sleep(PASS_SECONDS)
+            try:
+                async with self.lock:
+                    now = time.monotonic()
+                    for step in (
+                        self.lobby.expire_invites,
+                        self.lobby.expire_checks,
+                        self.lobby.expire_matches,
+                        self.lobby.pass_queues,
+                    ):
+                        await self.perform(step(now), now)
+                    await self.perform(self.lobby.flush_presence(), now)
+            except Exception:
+                log.exception("matchmaker: periodic pass failed")
+
+    # --- events from lobby consumers and tick workers -------------------------------------------
+
+    async def mm_connect(self, event: dict[str, Any]) -> None:
+        user_id, channel, now = int(event["user"]), str(event["channel"]), time.monotonic()
+        await self.perform(
+            self.lobby.connect(user_id=user_id, name=str(event["name"]), channel=channel, now=now), now
+        )
+        ratings = await database_sync_to_async(ratings_of)(user_id=user_id)
+        chat = await database_sync_to_async(chat_history)(limit=settings.CHAT_HISTORY)
+        welcome = lp.welcome_message(
+            me={"id": user_id, "n": str(event["name"]), "guest": bool(event.get("guest", False))},
+            ratings=ratings,
+            chat=chat,
+            **self.lobby.welcome_parts(user_id),
+        )
+        out = Outbox()
+        for message in [welcome, *self.lobby.state_messages(user_id, now)]:
+            out.channel(channel, message)
+        await self.perform(out, now)
+
+    async def mm_disconnect(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        out = self.lobby.disconnect(user_id=int(event["user"]), channel=str(event["channel"]), now=now)
+        await self.perform(out, now)
+
+    async def mm_request(self, event: dict[str, Any]) -> None:
+        message: dict[str, Any] = event["message"]
+        user_id, now = int(event["user"]), time.monotonic()
+        try:
+            out = await self.requests[message["t"]](self.lobby, user_id, message, now)
+        except ProtocolError as exc:
+            out = Outbox()
+            out.channel(str(event["channel"]), protocol.error_message(exc.code, exc.detail, re=message["t"]))
+        await self.perform(out, now)
+
+    async def mm_match_ended(self, event: dict[str, Any]) -> None:
+        """The tick worker recorded a result: free the players, tell them their new ratings."""
+        match_id = str(event["match_id"])
+        out = self.lobby.match_ended(match_id=match_id)
+        for change in await database_sync_to_async(rating_changes_of_match)(match_id=match_id):
+            out.user(
+                change["user_id"],
+                lp.rating_message(
+                    mode=change["mode"],
+                    match_id=match_id,
+                    before=change["before"],
+                    after=change["after"],
+                    rank=change["rank"],
+                ),
+            )
+        await self.perform(out, time.monotonic())
+
+    # --- requests that need the database first ------------------------------------------------------
+
+    async def queue_join(self, lobby: Lobby, user_id: int, message: dict[str, Any], now: float) -> Outbox:
+        unit = lobby.unit_of(user_id)
+        ratings = await database_sync_to_async(ratings_for)(user_ids=unit, mode=message["mode"])
+        return lobby.queue_join(user_id=user_id, mode=message["mode"], ratings=ratings, now=now)
+
+    async def room_start(self, lobby: Lobby, user_id: int, message: dict[str, Any], now: float) -> Outbox:
+        room = lobby.rooms.get(lobby.room_of.get(user_id, ""))
+        ratings = (
+            await database_sync_to_async(ratings_for)(user_ids=room.members, mode=room.mode) if room else {}
+        )
+        return lobby.room_start(user_id=user_id, ratings=ratings, now=now)
+
+    # --- performing an Outbox -----------------------------------------------------------------------
+
+    async def perform(self, out: Outbox, now: float) -> None:
+        frames: dict[int, bytes] = {}  # one encoding per message, however many receive it
+        for kind, target, message in out.sends:
+            frame = frames.get(id(message))
+            if frame is None:
+                frame = frames[id(message)] = protocol.encode(message)
+            event = {"type": "lobby.push", "frame": frame}
+            if kind == "user":
+                await self.channel_layer.group_send(lobby_user_group(target), event)
+            elif kind == "channel":
+                await self.channel_layer.send(target, event)
+            else:
+                await self.channel_layer.group_send(lobby_group(), event)
+        if out.online:
+            await database_sync_to_async(presence_set)(changes=out.online)
+        for pending in out.matches:
+            await self.start_match(pending, now)
+
+    async def start_match(self, pending: PendingMatch, now: float) -> None:
+        try:
+            match_id, ready = await database_sync_to_async(lobby_match_create)(
+                mode=pending.mode, teams=pending.teams, names=pending.names, rated=pending.source == "check"
+            )
+        except Exception:
+            log.exception("matchmaker: could not create the match for %s %s", pending.source, pending.key)
+            await self.perform(self.lobby.match_failed(pending, now), now)
+            return
+        until = now + settings.MATCH_JOIN_TIMEOUT + settings.MATCH_TIME_LIMIT + MATCH_GRACE_SECONDS
+        await self.perform(self.lobby.match_created(pending, match_id, until=until), now)
+        await amatch_request_start(match_id=match_id)
+        out = Outbox()
+        for seat in ready:
+            out.user(seat["user_id"], seat["message"])
+        await self.perform(out, now)
+        log.info("matchmaker: %s match %s for %s", pending.mode, match_id, sorted(pending.names))
