@@ -53,7 +53,7 @@ class LobbyConsumer(ProtocolConsumer):
                 "sign in first: a session cookie, or an Authorization: Bearer token at the handshake",
             )
             return
-        self.player = await database_sync_to_async(player_ensure)(user=user)
+        self.player = await database_sync_to_async(player_ensure)(user=user)  # type: ignore[arg-type]
         self.user_id = int(user.pk)
         await self.channel_layer.group_add(lobby_group(), self.channel_name)
         await self.channel_layer.group_add(lobby_user_group(self.user_id), self.channel_name)
@@ -77,7 +77,9 @@ class LobbyConsumer(ProtocolConsumer):
         self.receiving = False
         await self.channel_layer.group_discard(lobby_group(), self.channel_name)
         await self.channel_layer.group_discard(lobby_user_group(self.user_id), self.channel_name)
-        await self.to_matchmaker({"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name})
+        await self.to_matchmaker(
+            {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name}
+        )
 
     def check_message(self, message: dict[str, Any]) -> str:
         return lp.check_lobby_message(message)
@@ -101,7 +103,9 @@ class LobbyConsumer(ProtocolConsumer):
             )
         except EmptyChat as exc:
             raise ProtocolError(ErrorCode.BAD_SHAPE, str(exc)) from None
-        await self.channel_layer.group_send(lobby_group(), {"type": "lobby.push", "frame": protocol.encode(chat)})
+        await self.channel_layer.group_send(
+            lobby_group(), {"type": "lobby.push", "frame": protocol.encode(chat)}
+        )
 
     async def to_matchmaker(self, event: dict[str, Any]) -> None:
         try:

@@ -60,7 +60,7 @@ def _bounded(value: object, default: int, bounds: tuple[int, int], field: str) -
 
 def match_create(
     *,
-    players: int,
+    players: int = 2,
     names: list[object] | None = None,
     game: str = "arena",
     mode: str = "custom",

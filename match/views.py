@@ -9,8 +9,12 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from gameserver.http import api, error, json_body
+from gameserver.protocol.lobby import CHAT_MAX_CHARS
+from lobby.models import Player
+from lobby.names import NAME_MAX_LEN, NAME_MIN_LEN
 from match import selectors, services
 from match.games import UnknownGame, get_game
+
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: JSON for the API, Django's page for everything else."""
@@ -24,8 +28,29 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 @require_GET
 @ensure_csrf_cookie
 def play(request: HttpRequest) -> HttpResponse:
+    """The browser client. ``me`` (the signed-in player, or None) lets the page open on the lobby
+    without asking the API first."""
     rules = get_game("arena")
-    return render(request, "match/play.html", {"tick_hz": settings.TICK_HZ, "max_players": rules.max_players})
+    me = None
+    if request.user.is_authenticated:
+        player = Player.objects.filter(user=request.user).first()
+        me = {
+            "id": request.user.pk,
+            "name": player.name if player else request.user.get_username(),
+            "guest": bool(player and player.is_guest),
+        }
+    return render(
+        request,
+        "match/play.html",
+        {
+            "tick_hz": settings.TICK_HZ,
+            "max_players": rules.max_players,
+            "me": me,
+            "chat_max": CHAT_MAX_CHARS,
+            "name_min": NAME_MIN_LEN,
+            "name_max": NAME_MAX_LEN,
+        },
+    )
 
 
 @require_GET

@@ -119,6 +119,5 @@ def player_profile(*, player_id: int) -> dict[str, Any] | None:
 
 def rating_changes_of_match(*, match_id: str) -> list[dict[str, Any]]:
     """Each player's rating change in one match (empty until the match is rated)."""
-    return list(
-        RatingChange.objects.filter(match_id=match_id).values("user_id", "mode", "before", "after", "rank")
-    )
+    rows = RatingChange.objects.filter(match_id=match_id).values("user_id", "mode", "before", "after", "rank")
+    return [dict(row) for row in rows]

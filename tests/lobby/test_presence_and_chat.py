@@ -21,7 +21,9 @@ async def test_a_connection_without_credentials_is_refused_with_4401():
 
 
 async def test_a_bad_bearer_token_is_refused_with_4401():
-    comm = WebsocketCommunicator(application, "/ws/lobby/", headers=[*ORIGIN, (b"authorization", b"Bearer nope")])
+    comm = WebsocketCommunicator(
+        application, "/ws/lobby/", headers=[*ORIGIN, (b"authorization", b"Bearer nope")]
+    )
     await comm.connect()
     assert (await recv(comm))["code"] == "unauthenticated"
     assert await recv(comm) == {"t": "<close>", "code": 4401}
@@ -94,7 +96,8 @@ async def test_a_chat_flood_is_rate_limited_and_only_the_burst_gets_through(sett
     (ann,) = await online(1)
     for i in range(settings.CHAT_BURST + 5):
         await ann.send({"t": "chat", "text": f"spam {i}"})
-    texts, errors = [], []
+    texts: list[str] = []
+    errors: list[str] = []
     while len(texts) + len(errors) < settings.CHAT_BURST + 5:
         message = await recv(ann.ws)
         if message["t"] == "chat":
@@ -117,7 +120,15 @@ async def test_a_chat_flood_is_rate_limited_and_only_the_burst_gets_through(sett
         ({"t": "party_invite", "player": -3}, "bad_shape"),
         ([1, 2], "bad_shape"),
     ],
-    ids=["unknown type", "missing field", "extra field", "unknown mode", "int for bool", "negative id", "not a map"],
+    ids=[
+        "unknown type",
+        "missing field",
+        "extra field",
+        "unknown mode",
+        "int for bool",
+        "negative id",
+        "not a map",
+    ],
 )
 async def test_malformed_lobby_messages_get_a_clear_error_and_lose_nothing(message, code):
     (ann,) = await online(1)

@@ -1,5 +1,9 @@
 // Browser client for the arena game: match creation, WebSocket protocol
 // (binary msgpack frames), input sampling and canvas rendering.
+//
+// The lobby (lobby.js, loaded first) registers window.ArenaLobby; boot() attaches it with the
+// small interface below (`lobbyInterface`): the lobby starts and leaves games through it, and the
+// game tells the lobby when a match ends and when the player asks to go back.
 (() => {
   'use strict';
 
@@ -39,6 +43,9 @@
     '#e6194b', '#3cb44b', '#4363d8', '#f58231',
     '#911eb4', '#42d4f4', '#f032e6', '#bfef45',
   ];
+  // Team matches colour players by team ("tm" 0/1 in the player maps) instead of by seat.
+  const TEAM_COLOURS = ['#3d8bff', '#ff8c1a'];
+  const TEAM_NAMES = ['Blue', 'Orange'];
 
   const CLOSE_MESSAGES = {
     4400: 'The server rejected a message from this client (protocol violation).',
@@ -76,25 +83,30 @@
     maxPlayers: Number(document.body.dataset.maxPlayers) || 8,
   };
 
-  const game = {
-    matchId: null,
-    ticket: null,
-    invites: [],            // [{seat, name, url}] for the other seats, creator only
-    mySeat: null,
-    phase: null,            // 'waiting' | 'running' | 'over'
-    present: [],
-    state: null,            // authoritative state S from the last snapshot plus frames
-    players: new Map(),     // seat -> player object (the same objects as state.players)
-    shots: new Map(),       // shot id -> [id, owner, x0, y0, vx, vy, t0]
-    prevPos: new Map(),     // seat -> {x, y} drawn when the current frame arrived
-    frameAt: 0,             // performance.now() of the current frame
-    lostFrames: 0,
-    koTick: new Map(),      // seat -> tick of the knock-out
-    respawnTicks: null,     // learned from the first ko -> respawn pair
-    flashUntil: new Map(),  // seat -> performance.now() deadline
-    feed: [],               // [{text, at}]
-    fatal: false,
-  };
+  function freshGame() {
+    return {
+      matchId: null,
+      ticket: null,
+      invites: [],            // [{seat, name, url}] for the other seats, creator only
+      mySeat: null,
+      phase: null,            // 'waiting' | 'running' | 'over'
+      present: [],
+      state: null,            // authoritative state S from the last snapshot plus frames
+      players: new Map(),     // seat -> player object (the same objects as state.players)
+      shots: new Map(),       // shot id -> [id, owner, x0, y0, vx, vy, t0]
+      prevPos: new Map(),     // seat -> {x, y} drawn when the current frame arrived
+      frameAt: 0,             // performance.now() of the current frame
+      lostFrames: 0,
+      koTick: new Map(),      // seat -> tick of the knock-out
+      respawnTicks: null,     // learned from the first ko -> respawn pair
+      flashUntil: new Map(),  // seat -> performance.now() deadline
+      feed: [],               // [{text, at}]
+      fatal: false,
+      fromLobby: false,       // the lobby started this match
+      mode: null,             // lobby mode: duel | team | ffa
+    };
+  }
+  const game = freshGame();
 
   const net = {
     ws: null,
@@ -127,6 +139,7 @@
   const $ = (id) => document.getElementById(id);
   const dom = {
     startScreen: $('start-screen'),
+    lobbyScreen: $('lobby-screen'),
     createForm: $('create-form'),
     nameInput: $('name-input'),
     playersSelect: $('players-select'),
@@ -151,9 +164,13 @@
     resultsOverlay: $('results-overlay'),
     resultsReason: $('results-reason'),
     resultsBody: $('results-body'),
+    resultsTeams: $('results-teams'),
+    resultsRating: $('results-rating'),
+    teamScores: $('team-scores'),
     fatalOverlay: $('fatal-overlay'),
     fatalMessage: $('fatal-message'),
     retryButton: $('retry-button'),
+    lobbyButtons: [...document.querySelectorAll('.back-to-lobby')],
     toast: $('toast'),
   };
   const ctx = dom.canvas.getContext('2d');
@@ -169,6 +186,14 @@
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
   const lerp = (a, b, t) => a + (b - a) * t;
   const seatColour = (seat) => SEAT_COLOURS[seat % SEAT_COLOURS.length];
+  const teamOf = (seat) => {
+    const p = game.players.get(seat);
+    return p && (p.tm === 0 || p.tm === 1) ? p.tm : null;
+  };
+  const playerColour = (seat) => {
+    const team = teamOf(seat);
+    return team === null ? seatColour(seat) : TEAM_COLOURS[team];
+  };
   const world = () => game.state || DEFAULT_WORLD;
   const tickRate = () => (game.state && game.state.hz) || config.tickHz;
   const isGameScreen = () => !dom.gameScreen.hidden;
@@ -192,11 +217,18 @@
   }
 
   let toastTimer = null;
-  function showToast(text) {
+  // kind: 'error' (default) or 'info'.
+  function showToast(text, kind = 'error') {
     dom.toast.textContent = text;
+    dom.toast.className = kind === 'info' ? 'info' : '';
     dom.toast.hidden = false;
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => { dom.toast.hidden = true; }, TOAST_MS);
+  }
+
+  // One screen at a time: start (sign-in and practice), lobby, game.
+  function showScreen(screen) {
+    for (const section of document.querySelectorAll('.screen')) section.hidden = section !== screen;
   }
 
   // ------------------------------------------------------------- start screen
@@ -207,7 +239,11 @@
     }
     dom.nameInput.value = localStorage.getItem(STORAGE_NAME) || '';
     dom.createForm.addEventListener('submit', onCreateSubmit);
-    dom.startScreen.hidden = false;
+  }
+
+  // Without the lobby script (or before it decides) the start screen is the practice form.
+  function showStartScreen() {
+    showScreen(dom.startScreen);
     dom.nameInput.focus();
   }
 
@@ -293,7 +329,7 @@
       status, field, copy,
     ]);
     item.dataset.seat = String(invite.seat);
-    item.querySelector('.swatch').style.background = seatColour(invite.seat);
+    item.querySelector('.swatch').style.background = playerColour(invite.seat);
     return item;
   }
 
@@ -319,17 +355,61 @@
 
   // ------------------------------------------------------------- game screen
 
-  function startGame(matchId, ticket, invites) {
+  // options.lobby: the match came from the lobby (the results offer "Back to lobby").
+  function startGame(matchId, ticket, invites, options = {}) {
+    leaveGame({ keepUrl: true });
     game.matchId = matchId;
     game.ticket = ticket;
     game.invites = invites;
-    dom.startScreen.hidden = true;
-    dom.gameScreen.hidden = false;
+    game.fromLobby = Boolean(options.lobby);
+    game.mode = options.mode || null;
+    showScreen(dom.gameScreen);
     renderInvites();
+    updateLobbyButtons();
     updateOverlays();
     layoutCanvas();
     if (ticket) connect();
     else showFatal(CLOSE_MESSAGES[4401], false);
+  }
+
+  // Close this tab's match socket (if any) and forget the match, so another one can start.
+  function leaveGame({ keepUrl = false } = {}) {
+    const ws = net.ws;
+    net.ws = null;
+    clearTimeout(net.reconnectTimer);
+    clearInterval(net.pingTimer);
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    Object.assign(game, freshGame());
+    Object.assign(net, {
+      synced: false, status: 'idle', reconnectAttempts: 0, reconnectTimer: null, pingTimer: null,
+      pingSentAt: new Map(), rttMs: null, sendTimes: [],
+    });
+    Object.assign(input, {
+      seq: 0, mouseDown: false, lastSent: null, lastSentAt: -Infinity,
+      pendingSeqs: new Map(), lastAck: 0, latencyMs: null,
+    });
+    input.heldKeys.clear();
+    setStatus('idle');
+    for (const node of [dom.hudSeat, dom.hudTime, dom.hudLimit, dom.hudPing, dom.hudLatency]) node.textContent = '-';
+    dom.hudLost.hidden = true;
+    dom.scoreboardBody.replaceChildren();
+    dom.teamScores.hidden = true;
+    dom.resultsBody.replaceChildren();
+    dom.resultsTeams.hidden = true;
+    dom.resultsRating.hidden = true;
+    dom.resultsRating.replaceChildren();
+    renderFeed();
+    updateOverlays();
+    if (!keepUrl && location.search) history.replaceState(null, '', '/');
+  }
+
+  function updateLobbyButtons() {
+    const signedIn = Boolean(lobby && lobby.signedIn());
+    for (const button of dom.lobbyButtons) button.hidden = !signedIn;
+  }
+
+  function backToLobby() {
+    if (lobby) lobby.backToLobby();
   }
 
   function loadStoredInvites(matchId) {
@@ -363,10 +443,25 @@
   function showResults(result) {
     const ranking = (result && result.ranking) || [];
     dom.resultsReason.textContent = END_REASONS[result && result.reason] || '';
+    const teams = (result && Array.isArray(result.teams)) ? result.teams : null;
+    dom.resultsTeams.hidden = !teams;
+    if (teams) {
+      const winners = teams.filter((t) => t.rank === 1);
+      const score = teams.map((t) => `${TEAM_NAMES[t.tm] || `Team ${t.tm}`} ${t.sc}`).join(' : ');
+      dom.resultsTeams.textContent = winners.length === 1
+        ? `${TEAM_NAMES[winners[0].tm] || 'A'} team wins (${score})`
+        : `Draw (${score})`;
+    }
     dom.resultsBody.replaceChildren(...ranking.map((r) => {
+      const name = el('td', { textContent: r.n + (r.s === game.mySeat ? ' (you)' : '') });
+      if (r.tm === 0 || r.tm === 1) {
+        const swatch = el('span', { className: 'swatch' });
+        swatch.style.background = TEAM_COLOURS[r.tm];
+        name.prepend(swatch, ' ');
+      }
       const row = el('tr', {}, [
         el('td', { textContent: String(r.rank) }),
-        el('td', { textContent: r.n + (r.s === game.mySeat ? ' (you)' : '') }),
+        name,
         el('td', { textContent: String(r.sc) }),
         el('td', { textContent: String(r.k) }),
         el('td', { textContent: String(r.d) }),
@@ -603,7 +698,16 @@
     releaseControls();
     showResults(msg.result);
     setStatus('match over');
+    updateLobbyButtons();
     updateOverlays();
+    if (lobby) lobby.matchEnded(game.matchId, msg.result);
+  }
+
+  // A line under the results (the lobby's rating change for this match).
+  function addResultsNote(matchId, text) {
+    if (matchId !== game.matchId) return;
+    dom.resultsRating.append(el('span', { textContent: text }));
+    dom.resultsRating.hidden = false;
   }
 
   function applyPong(msg) {
@@ -845,7 +949,7 @@
   function drawShots(renderTick) {
     for (const [, owner, x0, y0, vx, vy, t0] of game.shots.values()) {
       const dt = Math.max(0, renderTick - t0);
-      ctx.fillStyle = seatColour(owner);
+      ctx.fillStyle = playerColour(owner);
       ctx.beginPath();
       ctx.arc(x0 + vx * dt, y0 + vy * dt, SHOT_RADIUS, 0, 2 * Math.PI);
       ctx.fill();
@@ -868,7 +972,7 @@
   }
 
   function drawBody(player, pos, now) {
-    ctx.fillStyle = seatColour(player.s);
+    ctx.fillStyle = playerColour(player.s);
     ctx.beginPath();
     ctx.arc(pos.x, pos.y, PLAYER_RADIUS, 0, 2 * Math.PI);
     ctx.fill();
@@ -949,7 +1053,7 @@
       (b.sc || 0) - (a.sc || 0) || (b.k || 0) - (a.k || 0) || (a.d || 0) - (b.d || 0) || a.s - b.s);
     dom.scoreboardBody.replaceChildren(...players.map((p) => {
       const swatch = el('span', { className: 'swatch' });
-      swatch.style.background = seatColour(p.s);
+      swatch.style.background = playerColour(p.s);
       const row = el('tr', {}, [
         el('td', {}, [swatch]),
         el('td', { textContent: p.n }),
@@ -960,6 +1064,25 @@
       row.classList.toggle('down', !p.al);
       return row;
     }));
+    renderTeamScores(players);
+  }
+
+  function renderTeamScores(players) {
+    const totals = [0, 0];
+    let teamMatch = false;
+    for (const p of players) {
+      if (p.tm === 0 || p.tm === 1) {
+        teamMatch = true;
+        totals[p.tm] += p.sc || 0;
+      }
+    }
+    dom.teamScores.hidden = !teamMatch;
+    if (!teamMatch) return;
+    dom.teamScores.replaceChildren(...[0, 1].flatMap((tm) => {
+      const part = el('span', { className: 'team-score', textContent: `${TEAM_NAMES[tm]} ${totals[tm]}` });
+      part.style.color = TEAM_COLOURS[tm];
+      return tm === 0 ? [part, ' : '] : [part];
+    }));
   }
 
   // ------------------------------------------------------------------- boot
@@ -967,6 +1090,9 @@
   // Read-only view of what this tab knows, for the browser test (tests/test_browser.py) and for
   // poking at in the devtools console. Returns copies: it cannot change the game.
   window.arenaDebug = () => ({
+    match: game.matchId,
+    mode: game.mode,
+    lobbyMatch: game.fromLobby,
     tick: game.state ? game.state.tick : null,
     seat: game.mySeat,
     phase: game.phase,
@@ -976,6 +1102,24 @@
     ack: input.lastAck,
   });
 
+  // What the lobby may do with the game (and nothing else).
+  const lobbyInterface = {
+    startGame: (matchId, ticket, options) => {
+      // The seat's link in the address bar: a reload rejoins the match.
+      history.replaceState(null, '', `/?match=${encodeURIComponent(matchId)}&ticket=${encodeURIComponent(ticket)}`);
+      startGame(matchId, ticket, [], { ...options, lobby: true });
+    },
+    leaveGame: () => leaveGame(),
+    currentMatch: () => (isGameScreen() ? { id: game.matchId, phase: game.phase, lobby: game.fromLobby } : null),
+    addResultsNote,
+    showScreen,
+    showToast,
+    readCookie,
+    practiceForm: dom.createForm,
+    practiceName: (name) => { if (!dom.nameInput.value) dom.nameInput.value = name; },
+  };
+  let lobby = null;
+
   function boot() {
     if (typeof MessagePack === 'undefined') {
       document.body.prepend(el('p', { className: 'panel error', textContent: 'msgpack library failed to load.' }));
@@ -983,16 +1127,25 @@
     }
     bindInputEvents();
     dom.retryButton.addEventListener('click', retryNow);
+    for (const button of dom.lobbyButtons) button.addEventListener('click', backToLobby);
     window.addEventListener('resize', layoutCanvas);
     requestAnimationFrame(render);
+    initStartScreen();
 
+    if (window.ArenaLobby) {
+      try {
+        lobby = window.ArenaLobby.attach(lobbyInterface);
+      } catch (err) {
+        console.warn('The lobby could not start', err);
+        lobby = null;
+      }
+    }
     const params = new URLSearchParams(location.search);
     const matchId = params.get('match');
-    if (!matchId) {
-      initStartScreen();
-      return;
-    }
-    startGame(matchId, params.get('ticket') || '', loadStoredInvites(matchId));
+    if (matchId) startGame(matchId, params.get('ticket') || '', loadStoredInvites(matchId));
+    // The lobby decides between sign-in and lobby (and connects in the background during a game).
+    if (lobby) lobby.start({ inGame: Boolean(matchId) });
+    else if (!matchId) showStartScreen();
   }
 
   boot();

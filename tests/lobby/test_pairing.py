@@ -1,0 +1,88 @@
+"""The pure pairing rules, table-driven: windows, anchors, ffa waits and team balance."""
+
+from __future__ import annotations
+
+import pytest
+
+from lobby.matchmaker.pairing import PairingConfig, Ticket, balance, find_group, split_teams, window
+
+CONFIG = PairingConfig(window_start=100, window_growth=25, window_max=400, ffa_wait=20, ffa_min=3)
+
+
+def ticket(
+    tid: int, rating: int, since: float = 0.0, members: list[int] | None = None, mode: str = "duel"
+) -> Ticket:
+    members = members or [tid]
+    return Ticket(id=tid, mode=mode, members=members, ratings=dict.fromkeys(members, rating), since=since)
+
+
+@pytest.mark.parametrize(
+    ("waited", "expected"), [(0, 100), (1, 125), (4, 200), (12, 400), (100, 400)], ids=lambda v: str(v)
+)
+def test_the_window_starts_narrow_and_widens_with_time_waited_up_to_the_cap(waited, expected):
+    assert window(ticket(1, 1000), waited, CONFIG) == expected
+
+
+@pytest.mark.parametrize(
+    ("ratings", "now", "expected"),
+    [
+        ([1000, 1050], 0, [1, 2]),
+        ([1000, 1150], 0, None),  # outside the starting window
+        ([1000, 1150], 2, [1, 2]),  # after two seconds the window is 150
+        ([1000, 1300, 1010], 0, [1, 3]),  # closest within the window
+    ],
+    ids=["close", "too far", "widened", "closest"],
+)
+def test_duels_pair_players_within_the_anchors_window(ratings, now, expected):
+    queue = [ticket(i + 1, r, since=i * 0.01) for i, r in enumerate(ratings)]
+    group = find_group(queue, "duel", now, CONFIG)
+    assert (None if group is None else [t.id for t in group]) == expected
+
+
+def test_the_oldest_ticket_anchors_so_it_cannot_starve():
+    old = ticket(1, 1000, since=0)
+    newer = [ticket(2, 1300, since=9), ticket(3, 1310, since=9.5)]
+    group = find_group([*newer, old], "duel", now=10, config=CONFIG)
+    assert group is not None and group[0] is old  # window 350 reaches 1300
+
+
+def test_free_for_all_waits_for_eight_then_starts_smaller_after_the_wait():
+    queue = [ticket(i, 1000, since=0, mode="ffa") for i in range(1, 4)]
+    assert find_group(queue, "ffa", 19, CONFIG) is None
+    group = find_group(queue, "ffa", 20, CONFIG)
+    assert group is not None and len(group) == 3
+    full = [ticket(i, 1000, since=0, mode="ffa") for i in range(1, 10)]
+    group = find_group(full, "ffa", 0, CONFIG)
+    assert group is not None and sum(t.size for t in group) == 8
+
+
+def test_free_for_all_below_the_minimum_keeps_waiting():
+    queue = [ticket(i, 1000, since=0, mode="ffa") for i in range(1, 3)]
+    assert find_group(queue, "ffa", 999, CONFIG) is None
+
+
+def test_a_team_match_fills_four_seats_without_splitting_parties():
+    party = ticket(1, 1000, members=[10, 11], mode="team")
+    queue = [party, ticket(2, 1000, members=[20, 21], mode="team"), ticket(3, 1000, mode="team")]
+    group = find_group(queue, "team", 0, CONFIG)
+    assert group is not None and sum(t.size for t in group) == 4
+    teams = split_teams(group, "team")
+    assert sorted(map(sorted, teams)) == [[10, 11], [20, 21]]
+
+
+def test_teams_are_balanced_by_rating_with_parties_together():
+    group = [
+        Ticket(id=1, mode="team", members=[1, 2], ratings={1: 1400, 2: 600}, since=0),
+        Ticket(id=2, mode="team", members=[3], ratings={3: 1300}, since=0),
+        Ticket(id=3, mode="team", members=[4], ratings={4: 700}, since=0),
+    ]
+    teams = split_teams(group, "team")
+    assert [1, 2] in teams
+    assert sorted(teams[1 - teams.index([1, 2])]) == [3, 4]
+
+
+def test_balance_splits_room_players_into_the_closest_teams():
+    ratings = {1: 1500, 2: 1400, 3: 1000, 4: 900}
+    teams = balance([1, 2, 3, 4], ratings)
+    sums = sorted(sum(ratings[p] for p in team) for team in teams)
+    assert sums == [2400, 2400]
