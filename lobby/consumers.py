@@ -95,7 +95,8 @@ class LobbyConsumer(ProtocolConsumer):
         if not self.chat_rate.take(time.monotonic()):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
-                f"chat: at most {settings.CHAT_RATE_PER_SEC}/s (bursts of {settings.CHAT_BURST}); message dropped",
+                f"chat: at most {settings.CHAT_RATE_PER_SEC}/s (bursts of {settings.CHAT_BURST});"
+                " message dropped",
             )
         try:
             chat = await database_sync_to_async(chat_post)(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -152,11 +153,15 @@ class PlayerLog:
     close_code: int | None = None
 
 
-def play(base_url: str, match_id: str, ticket: str, seat: int, deadline: float) -> PlayerLog:
-    """One real player: aims at the nearest enemy, strafes, fires, until the match ends."""
+def play(
+    base_url: str, match_id: str, ticket: str, seat: int, deadline: float, header: list[str] | None = None
+) -> PlayerLog:
+    """One real player: aims at the nearest enemy, strafes, fires, until the match ends.
+
+    ``header``: credentials for matchmade tickets, which only their own account may use."""
     log = PlayerLog(seat=seat)
     ws_url = base_url.replace("http://", "ws://") + f"/ws/match/{match_id}/?ticket={ticket}"
-    sock = websocket.create_connection(ws_url, timeout=5, origin=base_url)
+    sock = websocket.create_connection(ws_url, timeout=5, origin=base_url, header=header or [])
     players: dict[int, dict[str, Any]] = {}
     seq = 0
     try:
@@ -233,3 +238,69 @@ def play_all(base_urls: list[str], created: dict[str, Any], timeout: float) -> l
         thread.join(timeout + 5)
     assert all(log is not None for log in logs), "a player thread died"
     return [log for log in logs if log is not None]
+
+
+class LobbyClient:
+    """A signed-in player's real lobby socket (websocket-client), with the credentials it used."""
+
+    def __init__(self, base_url: str, header: list[str]) -> None:
+        self.base_url = base_url
+        self.header = header
+        self.sock = websocket.create_connection(
+            base_url.replace("http://", "ws://") + "/ws/lobby/", timeout=10, origin=base_url, header=header
+        )
+        self.seen: list[dict[str, Any]] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.send_binary(msgpack.packb(message))
+
+    def expect(self, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """The next message of type ``kind`` whose fields match; earlier ones are kept in ``seen``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                opcode, data = self.sock.recv_data()
+            except websocket.WebSocketTimeoutException:
+                break
+            assert opcode == websocket.ABNF.OPCODE_BINARY, f"non-binary frame {opcode}"
+            message: dict[str, Any] = msgpack.unpackb(data)
+            self.seen.append(message)
+            if message["t"] == kind and all(message.get(k) == v for k, v in fields.items()):
+                return message
+        raise AssertionError(f"no {kind} {fields} within {timeout}s; saw {[m['t'] for m in self.seen[-15:]]}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def post_json(
+    base_url: str, path: str, body: dict[str, Any], opener: urllib.request.OpenerDirector | None = None
+) -> tuple[int, Any]:
+    """POST JSON; with an opener that holds a session, send its CSRF token the way a page does."""
+    headers = {"Content-Type": "application/json", "Referer": base_url + "/"}
+    jar = getattr(opener, "jar", None)
+    if jar is not None:
+        headers["X-CSRFToken"] = next(c.value for c in jar if c.name == "csrftoken" and c.value)
+    request = urllib.request.Request(
+        base_url + path, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with (opener or urllib.request.build_opener()).open(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def browser_session(base_url: str) -> urllib.request.OpenerDirector:
+    """An opener with a cookie jar that has visited the page (so it holds the CSRF cookie)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.jar = jar  # type: ignore[attr-defined]
+    opener.open(base_url + "/", timeout=10).read()
+    return opener
+
+
+def cookie_header(opener: urllib.request.OpenerDirector) -> list[str]:
+    jar = opener.jar  # type: ignore[attr-defined]
+    return ["Cookie: " + "; ".join(f"{c.name}={c.value}" for c in jar)]

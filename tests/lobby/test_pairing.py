@@ -43,17 +43,20 @@ def test_the_oldest_ticket_anchors_so_it_cannot_starve():
     old = ticket(1, 1000, since=0)
     newer = [ticket(2, 1300, since=9), ticket(3, 1310, since=9.5)]
     group = find_group([*newer, old], "duel", now=10, config=CONFIG)
-    assert group is not None and group[0] is old  # window 350 reaches 1300
+    assert group is not None
+    assert group[0] is old
 
 
 def test_free_for_all_waits_for_eight_then_starts_smaller_after_the_wait():
     queue = [ticket(i, 1000, since=0, mode="ffa") for i in range(1, 4)]
     assert find_group(queue, "ffa", 19, CONFIG) is None
     group = find_group(queue, "ffa", 20, CONFIG)
-    assert group is not None and len(group) == 3
+    assert group is not None
+    assert len(group) == 3
     full = [ticket(i, 1000, since=0, mode="ffa") for i in range(1, 10)]
     group = find_group(full, "ffa", 0, CONFIG)
-    assert group is not None and sum(t.size for t in group) == 8
+    assert group is not None
+    assert sum(t.size for t in group) == 8
 
 
 def test_free_for_all_below_the_minimum_keeps_waiting():
@@ -65,7 +68,8 @@ def test_a_team_match_fills_four_seats_without_splitting_parties():
     party = ticket(1, 1000, members=[10, 11], mode="team")
     queue = [party, ticket(2, 1000, members=[20, 21], mode="team"), ticket(3, 1000, mode="team")]
     group = find_group(queue, "team", 0, CONFIG)
-    assert group is not None and sum(t.size for t in group) == 4
+    assert group is not None
+    assert sum(t.size for t in group) == 4
     teams = split_teams(group, "team")
     assert sorted(map(sorted, teams)) == [[10, 11], [20, 21]]
 

@@ -3,6 +3,8 @@ kick, one leader, and the mistakes a client can make."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.lobby.conftest import Player, online
@@ -93,7 +95,7 @@ async def test_a_member_who_goes_offline_leaves_the_party():
 async def test_party_mistakes_are_answered_with_errors_and_the_party_survives(case, code):
     ann, bob, cat = await online(3)
     party_id = await form_party(ann, bob)
-    requests = {
+    requests: dict[str, tuple[Player, dict[str, Any]]] = {
         "invite self": (ann, {"t": "party_invite", "player": ann.user_id}),
         "invite offline": (ann, {"t": "party_invite", "player": 999999}),
         "accept unknown party": (cat, {"t": "party_accept", "party": 424242}),

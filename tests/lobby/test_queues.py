@@ -130,7 +130,8 @@ async def test_a_party_is_matched_together_on_the_same_team():
     await queue([cat, dan], "team")
     ready = await accept_all([ann, bob, cat, dan])
     teams = {r["team"] for r in ready[:2]}
-    assert len(teams) == 1 and teams != {r["team"] for r in ready[2:]}
+    assert len(teams) == 1
+    assert teams != {r["team"] for r in ready[2:]}
 
 
 async def test_a_party_too_big_for_the_mode_cannot_queue():

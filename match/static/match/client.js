@@ -1116,6 +1116,7 @@
     showToast,
     readCookie,
     practiceForm: dom.createForm,
+    teams: { names: TEAM_NAMES, colours: TEAM_COLOURS },
     practiceName: (name) => { if (!dom.nameInput.value) dom.nameInput.value = name; },
   };
   let lobby = null;

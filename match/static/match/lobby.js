@@ -337,6 +337,7 @@
 
   function connect() {
     clearTimeout(sock.retryTimer);
+    sock.retryTimer = null;
     sock.closing = false;
     const ws = new WebSocket(socketUrl());
     ws.binaryType = 'arraybuffer';
@@ -356,6 +357,7 @@
     sock.ws = null;
     sock.closing = true;
     clearTimeout(sock.retryTimer);
+    sock.retryTimer = null;
     clearInterval(sock.pingTimer);
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
     state.conn = 'offline';
@@ -447,8 +449,10 @@
       state.players = new Map((msg.players || []).map((p) => [p.id, p.n]));
       state.chat = (msg.chat || []).slice(-CHAT_KEEP);
       state.rooms = new Map((msg.rooms || []).map((r) => [r.code, r]));
-      // party, queue, check and room follow in their own messages right after this one.
+      // Party, queue and room follow in their own messages right after this one, and the
+      // ready check and invitations if there are any: forget what an earlier socket said.
       state.invites.clear();
+      state.check = null;
       sock.retries = 0;
       setConn('online');
       renderAll();
