@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 VENDOR := gameserver/static/vendor/msgpack.min.js
 
-.PHONY: run test lint format worker bench clean
+.PHONY: run test lint format worker matchmaker bench clean
 
 run: $(STAMP) $(VENDOR)
 	@$(PY) manage.py migrate --noinput -v 0
@@ -32,12 +32,17 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
-# A tick worker as its own process (needs REDIS_URL; `make run` hosts one in-process anyway).
+# A tick worker and the matchmaker as their own processes (need REDIS_URL; `make run` hosts
+# both in-process anyway). Run any number of tick workers but exactly one matchmaker.
 worker: $(STAMP)
 	$(PY) manage.py runworker match-tick
 
-bench: $(STAMP)
+matchmaker: $(STAMP)
+	$(PY) manage.py runworker matchmaker
+
+bench: $(STAMP) $(VENDOR)
 	$(PY) -m load_tests.bench_step
+	$(PY) -m load_tests.bench_matchmaking
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 (with venv) and run make again"; exit 1; }

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
+
+from gameserver.limits import TokenBucket
 
 MAX_BODY_BYTES = 4096
 
@@ -63,3 +68,30 @@ def json_body(request: HttpRequest, allowed: set[str]) -> dict[str, Any]:
     if unknown:
         raise BadRequest("bad_request", f"unknown fields {sorted(unknown)!r}")
     return body
+
+
+def throttle(scope: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
+    """Limit a view to AUTH_RATE_PER_MIN requests a minute per client address (token bucket in
+    this process's cache): password guessing and account spam get a 429, not unlimited tries."""
+
+    def decorate(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            rate = settings.AUTH_RATE_PER_MIN / 60.0
+            key = f"throttle:{scope}:{request.META.get('REMOTE_ADDR', '')}"
+            bucket = cache.get(key) or TokenBucket(rate=rate, burst=settings.AUTH_RATE_PER_MIN)
+            allowed = bucket.take(time.monotonic())
+            cache.set(key, bucket, timeout=120)
+            if not allowed:
+                response = error(
+                    "rate_limited",
+                    f"at most {settings.AUTH_RATE_PER_MIN} requests a minute; try again later",
+                    429,
+                )
+                response["Retry-After"] = str(max(1, round(1 / rate)))
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -111,6 +111,13 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (servers, workers) may share the file: take the write lock when a
+    # transaction begins (a read that later writes would otherwise fail at once with "database is
+    # locked"), wait for it instead of failing, and let readers run beside the writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -172,6 +179,8 @@ WS_MAX_STRIKES = env_int("WS_MAX_STRIKES", 50, minimum=1)
 
 # --- Lobby and matchmaking (see docs/operations.md) -------------------------------------------
 AUTH_TOKEN_TTL = env_int("AUTH_TOKEN_TTL", 30 * 24 * 3600, minimum=60)
+# Sign-up, log-in, guest and token requests per minute per client address (per process).
+AUTH_RATE_PER_MIN = env_int("AUTH_RATE_PER_MIN", 30, minimum=1)
 CHAT_RATE_PER_SEC = env_int("CHAT_RATE_PER_SEC", 1, minimum=1)
 CHAT_BURST = env_int("CHAT_BURST", 5, minimum=1)
 CHAT_HISTORY = env_int("CHAT_HISTORY", 50, minimum=0, maximum=500)

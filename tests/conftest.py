@@ -75,3 +75,13 @@ def redis_url() -> Iterator[str]:
 def redis_prefix() -> str:
     """A key prefix of this test's own, so tests sharing one Redis never see each other."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """The auth throttle counts in Django's cache: every test starts with a clean slate."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -289,7 +289,11 @@ def post_json(
         with (opener or urllib.request.build_opener()).open(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        text = exc.read()
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:
+            return exc.code, text.decode(errors="replace")[:2000]
 
 
 def browser_session(base_url: str) -> urllib.request.OpenerDirector:

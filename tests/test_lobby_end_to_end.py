@@ -21,6 +21,7 @@ from tests.e2e import (
     cookie_header,
     database_url,
     get_json,
+    manage,
     play,
     post_json,
     server_env,
@@ -111,3 +112,66 @@ def test_players_sign_in_queue_for_duel_play_the_match_and_see_their_ratings_cha
             lobby.close()
     finally:
         server.stop()
+
+
+def test_with_redis_players_on_two_servers_meet_in_the_lobby_and_play(db_url, redis_url, redis_prefix):
+    """Scale-out: two Daphne processes, a tick worker and the matchmaker, each its own process."""
+    env = server_env(
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        CHANNEL_LAYER_PREFIX=redis_prefix,
+        EMBEDDED_WORKER="0",
+        MATCH_TIME_LIMIT=str(MATCH_SECONDS),
+    )
+    migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+    assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+    servers = [Process(manage("serve", "--port", "0"), env) for _ in range(2)]
+    workers = [
+        Process(manage("runworker", "match-tick"), env),
+        Process(manage("runworker", "matchmaker"), env),
+    ]
+    try:
+        bases = [p.wait_for(READY).group(1) for p in servers]
+        players = []
+        for base, name in zip(bases, ("ann", "bob"), strict=True):
+            status, body = post_json(base, "/api/auth/token/", {"guest": name})
+            assert status == 201, body
+            header = [f"Authorization: Bearer {body['token']}"]
+            players.append((body["player"]["id"], base, header, LobbyClient(base, header)))
+        (_, _, _, ann), (bob_id, _, _, bob) = players
+        ann.expect("welcome")
+        bob.expect("welcome")
+        # Presence crosses processes: Ann (server 1) sees Bob (server 2) arrive.
+        deadline = time.monotonic() + 10
+        while not any(
+            bob_id in [p["id"] for p in m.get("joined", [])] for m in ann.seen if m["t"] == "presence"
+        ):
+            assert time.monotonic() < deadline, "Bob's arrival never reached Ann's server"
+            ann.expect("presence", timeout=deadline - time.monotonic())
+        ann.send({"t": "chat", "text": "gl hf"})
+        assert bob.expect("chat")["text"] == "gl hf"
+        for _, _, _, lobby in players:
+            lobby.send({"t": "queue_join", "mode": "duel"})
+        for _, _, _, lobby in players:
+            lobby.send({"t": "ready", "check": lobby.expect("match_found")["check"], "accept": True})
+        ready = [lobby.expect("match_ready") for _, _, _, lobby in players]
+        end = time.monotonic() + MATCH_SECONDS + 25
+        logs: list[PlayerLog] = []
+        threads = [
+            threading.Thread(
+                target=lambda r=r, b=b, h=h: logs.append(play(b, r["match"], r["ticket"], r["seat"], end, h))
+            )
+            for r, (_, b, h, _) in zip(ready, players, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(MATCH_SECONDS + 30)
+        assert [len(log.ends) for log in logs] == [1, 1]
+        for _, _, _, lobby in players:
+            change = lobby.expect("rating", timeout=15)
+            assert (change["mode"], change["match"], change["before"]) == ("duel", ready[0]["match"], 1000)
+            lobby.close()
+    finally:
+        for process in [*servers, *workers]:
+            process.stop()

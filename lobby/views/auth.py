@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gameserver.http import BadRequest, api, error, json_body
+from gameserver.http import BadRequest, api, error, json_body, throttle
 from lobby.auth import bearer_token
 from lobby.models import Player
 from lobby.names import InvalidName
@@ -53,6 +53,7 @@ def _token_answer(player: Player, status: int) -> JsonResponse:
 
 
 @api("POST")
+@throttle("auth")
 def guest_view(request: HttpRequest) -> JsonResponse:
     """Play without an account: a guest logged in with the session, plus a token."""
     body = json_body(request, {"name"})
@@ -62,6 +63,7 @@ def guest_view(request: HttpRequest) -> JsonResponse:
 
 
 @api("POST")
+@throttle("auth")
 def register_view(request: HttpRequest) -> JsonResponse:
     body = json_body(request, {"username", "password"})
     try:
@@ -77,6 +79,7 @@ def register_view(request: HttpRequest) -> JsonResponse:
 
 
 @api("POST")
+@throttle("auth")
 def login_view(request: HttpRequest) -> JsonResponse:
     body = json_body(request, {"username", "password"})
     user = _credentials_user(body.get("username"), body.get("password"))
@@ -96,6 +99,7 @@ def logout_view(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt  # sets no cookie and trusts no ambient credential: nothing to forge
 @api("POST")
+@throttle("auth")
 def token_view(request: HttpRequest) -> JsonResponse:
     """A bearer token for non-browser clients: of an account, or of a new guest."""
     body = json_body(request, {"username", "password", "guest"})

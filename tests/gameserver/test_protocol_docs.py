@@ -1,7 +1,9 @@
 """docs/protocol.md stays true: every example's bytes are what the server sends, every code is listed.
 
 Each example in the doc is a ```json block directly followed by a ```hex block holding the exact
-msgpack bytes of that JSON value (space-separated lowercase pairs, 32 per line).
+msgpack bytes of that JSON value (space-separated lowercase pairs, 32 per line). Every match and
+lobby message type has an example, and every lobby client example passes the lobby's own schema
+check, so the documented requests are ones the server accepts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 
 from gameserver import protocol
 from gameserver.protocol import CloseCode, ErrorCode
+from gameserver.protocol import lobby as lobby_protocol
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
@@ -29,7 +32,7 @@ HEX_LINE = re.compile(r"[0-9a-f]{2}(?: [0-9a-f]{2}){0,31}")
 BYTES_PER_LINE = 32
 MIN_EXAMPLES = 8
 
-MESSAGE_TYPES = (
+MATCH_TYPES = (
     protocol.INPUT,
     protocol.PING,
     protocol.SNAPSHOT,
@@ -39,8 +42,41 @@ MESSAGE_TYPES = (
     protocol.ERROR,
     protocol.PONG,
 )
+LOBBY_TYPES = tuple(sorted(lobby_protocol.CLIENT_TYPES | lobby_protocol.SERVER_TYPES))
+MESSAGE_TYPES = tuple(dict.fromkeys(MATCH_TYPES + LOBBY_TYPES))
+
+# The lobby's client-message reference: from its heading to the next heading of level 2 or 3.
+LOBBY_CLIENT_SECTION = re.compile(
+    r"^### [0-9.]+ Lobby client → server messages\n(?P<body>.*?)(?=^#{2,3} )", re.DOTALL | re.MULTILINE
+)
+# Types only a lobby client sends ("chat" is also a server message, "ping" a match message too).
+LOBBY_CLIENT_ONLY = (
+    lobby_protocol.CLIENT_TYPES - lobby_protocol.SERVER_TYPES - protocol.CLIENT_TYPES - protocol.SERVER_TYPES
+)
 
 EXAMPLES: list[tuple[str, str]] = [(m["json"], m["hex"]) for m in PAIR.finditer(DOC)]
+LOBBY_CLIENT_MATCH = LOBBY_CLIENT_SECTION.search(DOC)
+
+
+def in_lobby_client_section(position: int) -> bool:
+    if LOBBY_CLIENT_MATCH is None:
+        return False
+    return LOBBY_CLIENT_MATCH.start("body") <= position < LOBBY_CLIENT_MATCH.end("body")
+
+
+def example_type(text: str) -> object:
+    try:
+        return json.loads(text).get("t")
+    except (ValueError, AttributeError):
+        return None
+
+
+# Examples a lobby client sends: everything in its section, and lobby-only client types anywhere.
+LOBBY_CLIENT_INDEXES = [
+    i
+    for i, m in enumerate(PAIR.finditer(DOC))
+    if in_lobby_client_section(m.start()) or example_type(m["json"]) in LOBBY_CLIENT_ONLY
+]
 
 
 def example_id(index: int) -> str:
@@ -122,3 +158,21 @@ def test_every_close_code_has_a_row_in_the_close_table(code: CloseCode) -> None:
 
 def test_daphnes_own_close_code_1009_is_documented() -> None:
     assert re.search(r"^\| 1009 \|", DOC, re.MULTILINE)
+
+
+def test_the_lobby_client_section_holds_an_example_of_every_lobby_client_message() -> None:
+    assert LOBBY_CLIENT_MATCH is not None, "no 'Lobby client → server messages' section"
+    in_section = {
+        example_value(i).get("t")
+        for i, m in enumerate(PAIR.finditer(DOC))
+        if in_lobby_client_section(m.start())
+    }
+    assert in_section == set(lobby_protocol.CLIENT_TYPES)
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, id=example_id(i)) for i in LOBBY_CLIENT_INDEXES])
+def test_each_lobby_client_example_passes_the_lobby_schema(index: int) -> None:
+    value = example_value(index)
+    assert value.get("t") in lobby_protocol.CLIENT_TYPES
+    assert lobby_protocol.check_lobby_message(value) == value["t"]
+    assert len(protocol.encode(value)) <= protocol.DEFAULT_LIMITS.max_message_bytes

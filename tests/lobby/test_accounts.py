@@ -270,3 +270,16 @@ def test_the_admin_lists_players_and_tokens_but_never_token_hashes(admin_client)
         assert stored.key_hash not in response.content.decode()
     assert "Ann" in admin_client.get("/admin/lobby/player/").content.decode()
     assert admin_client.get("/admin/lobby/authtoken/add/").status_code == 403
+
+
+def test_sign_in_attempts_are_throttled_per_client_address(client, settings):
+    settings.AUTH_RATE_PER_MIN = 3
+    answers = [
+        client.post(
+            "/api/auth/token/", {"username": "nobody", "password": "x"}, content_type="application/json"
+        )
+        for _ in range(5)
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 429, 429]
+    assert answers[-1].json()["error"] == "rate_limited"
+    assert int(answers[-1]["Retry-After"]) >= 1

@@ -3,12 +3,16 @@ the real tick worker."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 
+from gameserver.asgi import application
 from match.models import Match
 from match.tickets import ticket_verify
-from tests.lobby.conftest import Player, online
+from tests.lobby.conftest import ORIGIN, Player, online, recv, recv_until
 from tests.lobby.test_parties import form_party
 
 pytestmark = pytest.mark.usefixtures("workers")
@@ -167,3 +171,49 @@ async def test_a_second_tab_sees_the_queue_and_a_ready_check_in_progress():
     tab = await ann.open()
     assert tab is ann.sockets[1]
     assert (await ann.expect("match_found", socket=1))["check"] == check
+
+
+async def matchmade_duel() -> tuple[Player, Player, list[dict]]:
+    ann, bob = await online(2)
+    await queue([ann, bob], "duel")
+    return ann, bob, await accept_all([ann, bob])
+
+
+def match_socket(ready: dict, player: Player, ticket: str | None = None) -> WebsocketCommunicator:
+    headers = [*ORIGIN, (b"authorization", f"Bearer {player.token}".encode())]
+    path = f"{ready['ws_path']}?ticket={ticket if ticket is not None else ready['ticket']}"
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def test_a_matchmade_ticket_lets_its_own_player_into_the_match():
+    ann, _, ready = await matchmade_duel()
+    comm = match_socket(ready[0], ann)
+    assert (await comm.connect())[0]
+    snapshot = await recv_until(comm, "snapshot")
+    assert snapshot["seat"] == ready[0]["seat"]
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "close"),
+    [
+        ("another player's ticket", "wrong_player", 4403),
+        ("forged ticket", "ticket_invalid", 4401),
+        ("expired ticket", "ticket_expired", 4401),
+    ],
+)
+async def test_a_matchmade_ticket_cannot_be_used_by_others_forged_or_after_expiry(
+    settings, case, code, close
+):
+    ann, bob, ready = await matchmade_duel()
+    ticket = ready[0]["ticket"]
+    if case == "forged ticket":
+        payload, stamp, signature = ticket.split(":")
+        ticket = f"{payload}:{stamp}:{signature[:-2]}xx"
+    if case == "expired ticket":
+        settings.MATCH_TICKET_TTL = 0
+        await asyncio.sleep(1.1)
+    comm = match_socket(ready[0], bob if case == "another player's ticket" else ann, ticket)
+    assert (await comm.connect())[0]
+    assert (await recv(comm))["code"] == code
+    assert await recv(comm) == {"t": "<close>", "code": close}

@@ -403,9 +403,13 @@
     if (!keepUrl && location.search) history.replaceState(null, '', '/');
   }
 
+  // "Back to lobby" for a signed-in player; while waiting, only in practice matches (leaving a
+  // lobby match before it starts would leave its other players one short).
   function updateLobbyButtons() {
     const signedIn = Boolean(lobby && lobby.signedIn());
-    for (const button of dom.lobbyButtons) button.hidden = !signedIn;
+    for (const button of dom.lobbyButtons) {
+      button.hidden = !signedIn || ('practiceOnly' in button.dataset && game.fromLobby);
+    }
   }
 
   function backToLobby() {
@@ -1147,6 +1151,7 @@
     // The lobby decides between sign-in and lobby (and connects in the background during a game).
     if (lobby) lobby.start({ inGame: Boolean(matchId) });
     else if (!matchId) showStartScreen();
+    updateLobbyButtons();
   }
 
   boot();

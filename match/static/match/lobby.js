@@ -507,6 +507,7 @@
         answer: null,
       };
       state.lastCancel = null;
+      showNotice('');
       showError(dom.readyError, '');
       renderCheck();
       renderQueue();
@@ -534,6 +535,7 @@
       const { t, ticket, ...match } = msg;
       state.match = match;
       state.check = null;
+      showNotice('');
       renderCheck();
       renderQueue();
       game.startGame(msg.match, ticket, { mode: msg.mode, team: msg.team });
@@ -541,6 +543,10 @@
 
     room(msg) {
       const { t, ...room } = msg;
+      if (room.code && !state.room) {
+        dom.joinCode.value = '';
+        showError(dom.roomError, '');
+      }
       state.room = room.code ? room : null;
       renderRoom();
       renderQueue();
@@ -804,8 +810,10 @@
         }
       });
       const item = el('li', {}, [
-        el('span', { textContent: `${invite.from.n} invited you to their party ` }),
-        el('span', { className: 'hint expires', textContent: `(${seconds} s)` }),
+        el('span', { className: 'invite-text' }, [
+          `${invite.from.n} invited you to their party `,
+          el('span', { className: 'hint expires', textContent: `(${seconds} s)` }),
+        ]),
         accept, decline,
       ]);
       item.dataset.party = String(invite.party);
@@ -935,7 +943,8 @@
         el('span', { className: 'room-code code', textContent: room.code }),
         ...(room.locked ? [el('span', { className: 'tag', textContent: 'password' })] : []),
       ]);
-      button.setAttribute('aria-label', `Join room ${room.code} (${modeName(room.mode)}, host ${host.n || '?'})`);
+      button.setAttribute('aria-label',
+        `Room ${room.code}: ${modeName(room.mode)}, ${host.n || '?'}'s room, ${room.count}/${room.max}`);
       button.disabled = Boolean(state.room);
       button.addEventListener('click', () => onListedRoomClick(room));
       const item = el('li', {}, [button]);
