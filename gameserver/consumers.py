@@ -69,17 +69,15 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, message: dict[str, Any]) -> None:
         await self.send_message(protocol.pong_message(message["id"]))
 
-    async def rate_limited(self, now: float) -> None:
+    async def rate_limited(self, now: float, what: str = "") -> None:
         """Drop the message; say so at most once a second; close a sustained flood."""
         if not await self.strike(now, CloseCode.FLOOD):
             return
         if now - self.last_rate_error >= 1.0:
             self.last_rate_error = now
+            limit = what or f"over {settings.WS_RATE_PER_SEC} messages/s"
             await self.send_message(
-                protocol.error_message(
-                    ErrorCode.RATE_LIMITED,
-                    f"over {settings.WS_RATE_PER_SEC} messages/s; messages are being dropped",
-                )
+                protocol.error_message(ErrorCode.RATE_LIMITED, f"{limit}; messages are being dropped")
             )
 
     async def strike(self, now: float, code: CloseCode) -> bool:

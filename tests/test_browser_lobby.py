@@ -66,6 +66,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 DATABASE_URL=db_url,
                 MATCH_TIME_LIMIT=str(MATCH_SECONDS),
                 READY_CHECK_TIMEOUT=str(READY_SECONDS),
+                AUTH_RATE_PER_MIN="600",  # every sign-in of the module comes from one address
             ),
         )
         try:
@@ -462,24 +463,24 @@ def test_lobby_socket_reconnects_a_signed_out_session_goes_back_to_sign_in_and_p
 
     # Accounts: register, sign out, a wrong password, log in.
     eve.page.locator("#account-box summary").click()
-    eve.page.get_by_label("Username").fill("Frank")
-    eve.page.get_by_label("Password").fill("short")
+    eve.page.get_by_label("Username", exact=True).fill("Frank")
+    eve.page.get_by_label("Password", exact=True).fill("short")
     eve.page.get_by_role("button", name="Register").click()
     expect(eve.page.locator("#account-error")).to_have_attribute("data-code", "weak_password")
     eve.expect_http_error(400)
-    eve.page.get_by_label("Password").fill("correct-horse-42")
+    eve.page.get_by_label("Password", exact=True).fill("correct-horse-42")
     eve.page.get_by_role("button", name="Register").click()
     expect(eve.page.locator("#lobby-screen")).to_be_visible()
     eve.await_lobby("l.conn === 'online' && l.me.n === 'Frank' && !l.me.guest", what="Frank's welcome")
     expect(eve.page.locator("#lobby-me")).not_to_contain_text("guest")
     eve.page.get_by_role("button", name="Sign out").click()
     expect(eve.page.locator("#start-screen")).to_be_visible()
-    eve.page.get_by_label("Username").fill("Frank")
-    eve.page.get_by_label("Password").fill("wrong-horse-42")
+    eve.page.get_by_label("Username", exact=True).fill("Frank")
+    eve.page.get_by_label("Password", exact=True).fill("wrong-horse-42")
     eve.page.get_by_role("button", name="Log in").click()
     expect(eve.page.locator("#account-error")).to_have_attribute("data-code", "bad_credentials")
     eve.expect_http_error(400)
-    eve.page.get_by_label("Password").fill("correct-horse-42")
+    eve.page.get_by_label("Password", exact=True).fill("correct-horse-42")
     eve.page.get_by_role("button", name="Log in").click()
     eve.await_lobby("l.conn === 'online' && l.me.n === 'Frank'", what="Frank back")
     eve.page.reload()  # the session holds across a reload

@@ -60,7 +60,6 @@ class ErrorCode(enum.StrEnum):
     # Lobby (see gameserver/protocol/lobby.py); closes only for UNAUTHENTICATED.
     UNAUTHENTICATED = "unauthenticated"
     BUSY = "busy"
-    NO_SUCH_PLAYER = "no_such_player"
     PLAYER_OFFLINE = "player_offline"
     CANNOT_TARGET_SELF = "cannot_target_self"
     NO_SUCH_PARTY = "no_such_party"

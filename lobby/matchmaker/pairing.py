@@ -7,6 +7,7 @@ cannot starve); candidates within the anchor's rating window are taken closest-f
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,10 +58,18 @@ def window(ticket: Ticket, now: float, config: PairingConfig) -> int:
 def find_group(queue: Sequence[Ticket], mode: str, now: float, config: PairingConfig) -> list[Ticket] | None:
     """The first group of tickets that makes a match in ``mode``, anchored on the oldest."""
     need = MATCH_SIZE[mode]
+    # Sorted by rating once, so each anchor looks only at the tickets inside its window
+    # (a bisect), not at the whole queue: a pass stays cheap with thousands waiting.
+    by_rating = sorted(queue, key=lambda t: t.rating)
+    keys = [t.rating for t in by_rating]
     for anchor in sorted(queue, key=lambda t: (t.since, t.id)):
         reach = window(anchor, now, config)
+        low = bisect.bisect_left(keys, anchor.rating - reach)
+        high = bisect.bisect_right(keys, anchor.rating + reach)
+        if sum(t.size for t in by_rating[low:high]) < min(need, config.ffa_min if mode == FFA else need):
+            continue
         candidates = sorted(
-            (t for t in queue if t is not anchor and abs(t.rating - anchor.rating) <= reach),
+            (t for t in by_rating[low:high] if t is not anchor),
             key=lambda t: (abs(t.rating - anchor.rating), t.since, t.id),
         )
         chosen = [anchor]
@@ -71,9 +80,15 @@ def find_group(queue: Sequence[Ticket], mode: str, now: float, config: PairingCo
             if count + ticket.size <= need:
                 chosen.append(ticket)
                 count += ticket.size
-        if count == need:
+        if count == need and len(chosen) > 1:
             return chosen
-        if mode == FFA and now - anchor.since >= config.ffa_wait and count >= config.ffa_min:
+        # A smaller free-for-all after the wait, but never a party alone against itself.
+        if (
+            mode == FFA
+            and now - anchor.since >= config.ffa_wait
+            and count >= config.ffa_min
+            and len(chosen) > 1
+        ):
             return chosen
     return None
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gameserver import protocol
 from gameserver.protocol import ErrorCode, ProtocolError
 from gameserver.protocol import lobby as lp
 from lobby.matchmaker.pairing import (
@@ -133,6 +134,7 @@ class Lobby:
         self.rooms: dict[str, Room] = {}
         self.room_of: dict[int, str] = {}
         self.in_match: dict[int, str] = {}
+        self.ready_of: dict[int, dict[str, Any]] = {}  # player -> their match_ready, for new tabs
         self.match_expiry: dict[str, float] = {}  # match id -> when to stop waiting for its end
         self.ids = itertools.count(1)
         self.joined: dict[int, str] = {}  # presence changes not yet pushed
@@ -176,6 +178,10 @@ class Lobby:
 
     # --- presence -----------------------------------------------------------------------------
 
+    def knows(self, user_id: int, channel: str) -> bool:
+        member = self.members.get(user_id)
+        return member is not None and channel in member.channels
+
     def connect(self, *, user_id: int, name: str, channel: str, now: float) -> Outbox:
         out = Outbox()
         member = self.members.get(user_id)
@@ -209,6 +215,8 @@ class Lobby:
             messages.append(self.found_message(check, now))
             messages.append(lp.ready_update_message(check=check.id, accepted=sorted(check.accepted)))
         messages.append(lp.room_message(self.room_view(self.rooms.get(self.room_of.get(user_id, "")))))
+        if user_id in self.ready_of:
+            messages.append(self.ready_of[user_id])
         return messages
 
     def disconnect(self, *, user_id: int, channel: str, now: float) -> Outbox:
@@ -241,8 +249,12 @@ class Lobby:
             self.drop_ticket(self.ticket_of[user_id], now, out)
         if user_id in self.party_of:
             self.party_remove(user_id, now, out)
-        for party in self.parties.values():
-            party.invites.pop(user_id, None)
+        for party in [p for p in self.parties.values() if user_id in p.invites]:
+            del party.invites[user_id]
+            if len(party.members) <= 1 and not party.invites:
+                self.disband(party, out)
+            else:
+                self.tell_party(party, out)
         if user_id in self.room_of:
             self.room_remove(user_id, out)
 
@@ -500,7 +512,7 @@ class Lobby:
 
     def found_message(self, check: Check, now: float) -> dict[str, Any]:
         players = [
-            self.ref(member) | {"team": team if check.mode != lp.FFA else -1}
+            self.ref(member) | {"team": team if check.mode == lp.TEAM else -1}
             for team, members in enumerate(check.teams)
             for member in members
         ]
@@ -515,8 +527,8 @@ class Lobby:
             raise _fail(ErrorCode.NO_SUCH_CHECK, f"no ready check {check_id!r} (over or never was)")
         if user_id not in check.players:
             raise _fail(ErrorCode.NOT_YOUR_CHECK, f"ready check {check_id!r} is not yours")
-        if user_id in check.accepted:
-            return out  # a second accept (another tab) changes nothing
+        if accept and user_id in check.accepted:
+            return out  # a second accept (another tab) changes nothing; a decline still counts
         self.answer_check(check, user_id, accept=accept, now=now, out=out, reason=lp.CANCEL_DECLINED)
         return out
 
@@ -572,10 +584,16 @@ class Lobby:
 
     # --- matches ------------------------------------------------------------------------------
 
-    def match_created(self, pending: PendingMatch, match_id: str, *, until: float) -> Outbox:
-        """``until``: when to free the players even if the match's end is never reported."""
+    def match_created(
+        self, pending: PendingMatch, match_id: str, *, until: float, ready: dict[int, dict[str, Any]]
+    ) -> Outbox:
+        """``until``: when to free the players even if the match's end is never reported;
+        ``ready``: each player's ``match_ready``, sent now and again to any tab opened later."""
         out = Outbox()
         self.match_expiry[match_id] = until
+        for user_id, message in ready.items():
+            self.ready_of[user_id] = message
+            out.user(user_id, message)
         if pending.source == "check":
             check = self.checks.get(int(pending.key))
             if check is not None:
@@ -589,12 +607,19 @@ class Lobby:
         out = Outbox()
         if pending.source == "check" and (check := self.checks.get(int(pending.key))) is not None:
             self.cancel_check(check, set(), lp.CANCEL_TIMEOUT, now, out)
+        if pending.source == "room":
+            error = protocol.error_message(
+                ErrorCode.UNAVAILABLE, "the match could not be created; make the room again", re=lp.ROOM_START
+            )
+            for member in pending.names:
+                out.user(member, error)
         return out
 
     def match_ended(self, *, match_id: str) -> Outbox:
         self.match_expiry.pop(match_id, None)
         for member in [m for m, mid in self.in_match.items() if mid == match_id]:
             del self.in_match[member]
+            self.ready_of.pop(member, None)
         return Outbox()
 
     def expire_matches(self, now: float) -> Outbox:

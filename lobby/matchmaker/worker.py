@@ -147,6 +147,8 @@ class MatchmakerConsumer(AsyncConsumer):
 
     async def mm_connect(self, event: dict[str, Any]) -> None:
         user_id, channel, now = int(event["user"]), str(event["channel"]), time.monotonic()
+        if self.lobby.knows(user_id, channel):
+            return  # a re-announce (resync) of a socket that already has its welcome
         await self.perform(
             self.lobby.connect(user_id=user_id, name=str(event["name"]), channel=channel, now=now), now
         )
@@ -239,10 +241,7 @@ class MatchmakerConsumer(AsyncConsumer):
             await self.perform(self.lobby.match_failed(pending, now), now)
             return
         until = now + settings.MATCH_JOIN_TIMEOUT + settings.MATCH_TIME_LIMIT + MATCH_GRACE_SECONDS
-        await self.perform(self.lobby.match_created(pending, match_id, until=until), now)
         await amatch_request_start(match_id=match_id)
-        out = Outbox()
-        for seat in ready:
-            out.user(seat["user_id"], seat["message"])
-        await self.perform(out, now)
+        ready_of = {seat["user_id"]: seat["message"] for seat in ready}
+        await self.perform(self.lobby.match_created(pending, match_id, until=until, ready=ready_of), now)
         log.info("matchmaker: %s match %s for %s", pending.mode, match_id, sorted(pending.names))

@@ -90,3 +90,11 @@ def test_balance_splits_room_players_into_the_closest_teams():
     teams = balance([1, 2, 3, 4], ratings)
     sums = sorted(sum(ratings[p] for p in team) for team in teams)
     assert sums == [2400, 2400]
+
+
+def test_a_party_never_makes_a_free_for_all_alone():
+    party = Ticket(id=1, mode="ffa", members=[1, 2, 3, 4], ratings=dict.fromkeys([1, 2, 3, 4], 1000), since=0)
+    assert find_group([party], "ffa", 999, CONFIG) is None
+    group = find_group([party, ticket(2, 1000, mode="ffa")], "ffa", 999, CONFIG)
+    assert group is not None
+    assert len(group) == 2

@@ -134,3 +134,12 @@ async def test_an_invite_expires(settings):
     await ann.expect("party", id=0, within=3)  # expired: a party of one with no invites disbands
     await bob.send({"t": "party_accept", "party": invite["party"]})
     assert (await bob.expect("error"))["code"] == "no_such_party"
+
+
+async def test_an_invitee_who_leaves_the_lobby_drops_the_invitation_and_a_lone_party_disbands():
+    ann, bob = await online(2)
+    await ann.send({"t": "party_invite", "player": bob.user_id})
+    party_id = (await bob.expect("party_invited"))["party"]
+    await ann.expect("party", id=party_id)
+    await bob.close()
+    await ann.expect("party", id=0)

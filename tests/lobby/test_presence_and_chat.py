@@ -93,20 +93,33 @@ async def test_bad_chat_is_answered_with_an_error_and_the_connection_stays(text,
 
 
 async def test_a_chat_flood_is_rate_limited_and_only_the_burst_gets_through(settings):
-    (ann,) = await online(1)
+    ann, bob = await online(2)
     for i in range(settings.CHAT_BURST + 5):
         await ann.send({"t": "chat", "text": f"spam {i}"})
+    await ann.send({"t": "ping", "id": 1})
     texts: list[str] = []
     errors: list[str] = []
-    while len(texts) + len(errors) < settings.CHAT_BURST + 5:
-        message = await recv(ann.ws)
+    while (message := await recv(ann.ws))["t"] != "pong":
         if message["t"] == "chat":
             texts.append(message["text"])
         elif message["t"] == "error":
             errors.append(message["code"])
     assert texts == [f"spam {i}" for i in range(settings.CHAT_BURST)]
-    assert errors == ["rate_limited"] * 5
+    assert errors == ["rate_limited"]  # said once, not once per dropped message
+    for i in range(settings.CHAT_BURST):
+        assert (await bob.expect("chat"))["text"] == f"spam {i}"
     await ann.close()
+    await bob.close()
+
+
+async def test_a_sustained_chat_flood_closes_the_connection_with_4429(settings):
+    settings.WS_MAX_STRIKES = 5
+    (ann,) = await online(1)
+    for i in range(settings.CHAT_BURST + 10):
+        await ann.send({"t": "chat", "text": f"spam {i}"})
+    while (message := await recv(ann.ws))["t"] != "<close>":
+        pass
+    assert message["code"] == 4429
 
 
 @pytest.mark.parametrize(

@@ -217,3 +217,21 @@ async def test_a_matchmade_ticket_cannot_be_used_by_others_forged_or_after_expir
     assert (await comm.connect())[0]
     assert (await recv(comm))["code"] == code
     assert await recv(comm) == {"t": "<close>", "code": close}
+
+
+async def test_an_accepted_check_can_still_be_declined_before_the_match_is_made():
+    ann, bob = await online(2)
+    await queue([ann, bob], "duel")
+    check = (await ann.expect("match_found"))["check"]
+    await ann.send({"t": "ready", "check": check, "accept": True})
+    await ann.expect("ready_update", accepted=[ann.user_id])
+    await ann.send({"t": "ready", "check": check, "accept": False})
+    assert (await ann.expect("match_cancelled"))["requeued"] is False
+    assert (await bob.expect("match_cancelled"))["requeued"] is True
+
+
+async def test_a_tab_opened_during_the_match_still_gets_the_seat_ticket():
+    ann, _, ready = await matchmade_duel()
+    await ann.open()
+    again = await ann.expect("match_ready", socket=1)
+    assert again == ready[0]

@@ -710,6 +710,7 @@
   // A line under the results (the lobby's rating change for this match).
   function addResultsNote(matchId, text) {
     if (matchId !== game.matchId) return;
+    if ([...dom.resultsRating.children].some((note) => note.textContent === text)) return;
     dom.resultsRating.append(el('span', { textContent: text }));
     dom.resultsRating.hidden = false;
   }

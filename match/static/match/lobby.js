@@ -538,6 +538,9 @@
       showNotice('');
       renderCheck();
       renderQueue();
+      // Already on it (a reload on the seat's link, or the message again for a new socket).
+      const current = game.currentMatch();
+      if (current && current.id === msg.match) return;
       game.startGame(msg.match, ticket, { mode: msg.mode, team: msg.team });
     },
 
