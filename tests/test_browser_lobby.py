@@ -441,6 +441,17 @@ def test_lobby_socket_reconnects_a_signed_out_session_goes_back_to_sign_in_and_p
     assert len(routes) == 2
     expect(eve.page.locator("#lobby-screen")).to_be_visible()
 
+    # 4429 (flood): the client does not come back by itself; a person can.
+    routes[-1].close(code=4429, reason="test: flood")
+    expect(eve.page.get_by_role("button", name="Reconnect")).to_be_visible()
+    expect(eve.page.locator("#lobby-error")).to_contain_text("4429")
+    eve.page.wait_for_timeout(1500)
+    assert len(routes) == 2, "reconnected by itself after 4429"
+    eve.page.get_by_role("button", name="Reconnect").click()
+    eve.await_lobby("l.conn === 'online'", timeout=10, what="online again")
+    expect(eve.page.get_by_role("button", name="Reconnect")).to_be_hidden()
+    assert len(routes) == 3
+
     # A practice match still works when signed in, and leads back to the lobby.
     eve.page.locator("#practice-box summary").click()
     expect(eve.page.get_by_label("Your name")).to_have_value("Eve")
@@ -458,7 +469,7 @@ def test_lobby_socket_reconnects_a_signed_out_session_goes_back_to_sign_in_and_p
     expect(eve.page.locator("#start-screen")).to_be_visible()
     expect(eve.page.locator("#signin-notice")).to_contain_text("sign in again")
     eve.page.wait_for_timeout(1500)
-    assert len(routes) == 2, "reconnected after 4401"
+    assert len(routes) == 3, "reconnected after 4401"
     assert eve.lobby()["conn"] == "offline"
 
     # Accounts: register, sign out, a wrong password, log in.

@@ -12,13 +12,13 @@ from typing import Any
 import msgpack
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from channels.worker import Worker
 
 from gameserver.asgi import application
 from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
 from lobby.services.accounts import guest_create, token_issue
+from tests.workers import hosted
 
 ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
 names = itertools.count(1)
@@ -26,19 +26,8 @@ names = itertools.count(1)
 
 @pytest.fixture
 async def workers(transactional_db: None) -> AsyncIterator[Worker]:
-    channel_layers.backends.clear()  # a fresh in-memory layer bound to this test's loop
-    layer = get_channel_layer()
-    assert layer is not None
-    worker = Worker(application=application, channels=[TICK_CHANNEL, MATCHMAKER_CHANNEL], channel_layer=layer)
-    task = asyncio.ensure_future(worker.arun())
-    yield worker
-    task.cancel()
-    for instance in list(worker.application_instances.values()):
-        instance["future"].cancel()
-    await asyncio.gather(
-        task, *(i["future"] for i in worker.application_instances.values()), return_exceptions=True
-    )
-    channel_layers.backends.clear()
+    async with hosted([TICK_CHANNEL, MATCHMAKER_CHANNEL]) as worker:
+        yield worker
 
 
 @dataclass

@@ -10,7 +10,6 @@ from typing import Any
 import msgpack
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from channels.worker import Worker
 
@@ -19,25 +18,15 @@ from gameserver.groups import TICK_CHANNEL
 from match import services
 from match.models import Match
 from match.tickets import ticket_issue
+from tests.workers import hosted
 
 ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
 
 
 @pytest.fixture
 async def tick_worker(transactional_db: None) -> AsyncIterator[Worker]:
-    channel_layers.backends.clear()  # a fresh in-memory layer bound to this test's loop
-    layer = get_channel_layer()
-    assert layer is not None
-    worker = Worker(application=application, channels=[TICK_CHANNEL], channel_layer=layer)
-    task = asyncio.ensure_future(worker.arun())
-    yield worker
-    task.cancel()
-    for instance in list(worker.application_instances.values()):
-        instance["future"].cancel()
-    await asyncio.gather(
-        task, *(i["future"] for i in worker.application_instances.values()), return_exceptions=True
-    )
-    channel_layers.backends.clear()
+    async with hosted([TICK_CHANNEL]) as worker:
+        yield worker
 
 
 async def create_match(players: int = 2, start: bool = True, **settings_overrides: Any) -> Match:

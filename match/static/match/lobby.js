@@ -48,6 +48,9 @@
   const RECONNECT_BASE_MS = 1000;
   const RECONNECT_MAX_MS = 15000;
   const CLOCK_MS = 250;
+  // Closes after which this client must not reconnect by itself (docs/protocol.md, section 10):
+  // 4400 and 4429 mean it broke the rules; a person decides whether to try again.
+  const NO_RECONNECT = { 4400: 'the server refused messages from this client', 4429: 'too many messages' };
   const CHAT_KEEP = 200;
   const ERRORS_KEEP = 20;
   const ERROR_SHOW_MS = 10000;
@@ -119,6 +122,7 @@
     me: $('lobby-me'),
     ratings: $('ratings'),
     conn: $('lobby-conn'),
+    reconnect: $('lobby-reconnect'),
     signout: $('signout-button'),
     notice: $('lobby-notice'),
     lobbyError: $('lobby-error'),
@@ -370,6 +374,11 @@
     if (sock.closing) return;
     if (event.code === 4401) {
       signedOut('Your session has ended: sign in again.');
+      return;
+    }
+    if (event.code in NO_RECONNECT) {
+      setConn('offline');
+      showError(dom.lobbyError, `Disconnected from the lobby: ${NO_RECONNECT[event.code]} (${event.code}).`);
       return;
     }
     // Anything else is unexpected: try again, backing off.
@@ -711,6 +720,7 @@
     const text = { online: 'online', connecting: 'connecting\u2026', reconnecting: 'reconnecting\u2026', offline: 'offline' };
     dom.conn.textContent = text[state.conn] || state.conn;
     dom.conn.dataset.state = state.conn;
+    dom.reconnect.hidden = !(state.signedIn && state.conn === 'offline');
   }
 
   function renderRatings() {
@@ -861,7 +871,7 @@
       dom.queueText.textContent = `Searching ${modeName(q.mode)}: ${q.waited} s waited \u00b7 `
         + `rating ${q.rating} \u00b1 ${q.window} \u00b7 ${q.size} waiting`;
     }
-    dom.queueLeave.hidden = !queued || follower;
+    dom.queueLeave.hidden = !queued; // any member may take the party out of the queue
   }
 
   function renderCheck() {
@@ -1008,6 +1018,10 @@
     dom.guestForm.addEventListener('submit', onGuestSubmit);
     dom.accountForm.addEventListener('submit', onAccountSubmit);
     dom.signout.addEventListener('click', signOut);
+    dom.reconnect.addEventListener('click', () => {
+      sock.retries = 0;
+      connect();
+    });
     for (const button of dom.queueButtons) button.addEventListener('click', () => queueJoin(button.dataset.mode));
     dom.queueLeave.addEventListener('click', () => send({ t: 'queue_leave' }, dom.queueError));
     dom.readyAccept.addEventListener('click', () => answerCheck(true));

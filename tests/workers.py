@@ -1,0 +1,32 @@
+"""Named-channel workers hosted in the test's event loop, exactly as ``manage.py serve`` hosts
+them (channels' Worker feeding the ChannelNameRouter), on a fresh in-memory layer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from channels.layers import channel_layers, get_channel_layer
+from channels.worker import Worker
+
+from gameserver.asgi import application
+
+
+@asynccontextmanager
+async def hosted(channels: list[str]) -> AsyncIterator[Worker]:
+    channel_layers.backends.clear()  # a fresh in-memory layer bound to this test's loop
+    layer = get_channel_layer()
+    assert layer is not None
+    worker = Worker(application=application, channels=channels, channel_layer=layer)
+    task = asyncio.ensure_future(worker.arun())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        for instance in list(worker.application_instances.values()):
+            instance["future"].cancel()
+        await asyncio.gather(
+            task, *(i["future"] for i in worker.application_instances.values()), return_exceptions=True
+        )
+        channel_layers.backends.clear()
