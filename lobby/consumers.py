@@ -21,6 +21,7 @@ from gameserver.groups import MATCHMAKER_CHANNEL, lobby_group, lobby_user_group
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
 from gameserver.protocol import lobby as lp
+from lobby import heartbeat
 from lobby.models import Player
 from lobby.services.accounts import player_ensure
 from lobby.services.chat import EmptyChat, chat_post
@@ -58,6 +59,7 @@ class LobbyConsumer(ProtocolConsumer):
         await self.channel_layer.group_add(lobby_group(), self.channel_name)
         await self.channel_layer.group_add(lobby_user_group(self.user_id), self.channel_name)
         self.receiving = True
+        heartbeat.socket_opened()
         await self.announce()
 
     async def announce(self) -> None:
@@ -68,6 +70,7 @@ class LobbyConsumer(ProtocolConsumer):
                 "name": self.player.name,
                 "guest": self.player.is_guest,
                 "channel": self.channel_name,
+                "server": heartbeat.SERVER_ID,
             }
         )
 
@@ -75,6 +78,7 @@ class LobbyConsumer(ProtocolConsumer):
         if not self.receiving:
             return
         self.receiving = False
+        heartbeat.socket_closed()
         await self.channel_layer.group_discard(lobby_group(), self.channel_name)
         await self.channel_layer.group_discard(lobby_user_group(self.user_id), self.channel_name)
         await self.to_matchmaker(

@@ -42,6 +42,7 @@ class LobbyConfig:
     invite_ttl: float
     ready_timeout: float
     list_max: int
+    server_timeout: float = 30.0  # seconds without a heartbeat before a server counts as dead
 
 
 @dataclass
@@ -137,6 +138,8 @@ class Lobby:
         self.ready_of: dict[int, dict[str, Any]] = {}  # player -> their match_ready, for new tabs
         self.match_expiry: dict[str, float] = {}  # match id -> when to stop waiting for its end
         self.ids = itertools.count(1)
+        self.sockets: dict[str, tuple[int, str]] = {}  # channel -> (player, server process)
+        self.server_seen: dict[str, float] = {}  # server process -> last sign of life
         self.joined: dict[int, str] = {}  # presence changes not yet pushed
         self.left: set[int] = set()
 
@@ -182,8 +185,11 @@ class Lobby:
         member = self.members.get(user_id)
         return member is not None and channel in member.channels
 
-    def connect(self, *, user_id: int, name: str, channel: str, now: float) -> Outbox:
+    def connect(self, *, user_id: int, name: str, channel: str, now: float, server: str = "") -> Outbox:
+        """``server``: the process holding the socket, which must keep saying it is alive."""
         out = Outbox()
+        self.sockets[channel] = (user_id, server)
+        self.server_seen[server] = now
         member = self.members.get(user_id)
         if member is None:
             member = self.members[user_id] = Member(user_id=user_id, name=name)
@@ -219,8 +225,25 @@ class Lobby:
             messages.append(self.ready_of[user_id])
         return messages
 
+    def server_alive(self, *, server: str, now: float) -> None:
+        self.server_seen[server] = now
+
+    def expire_servers(self, now: float) -> Outbox:
+        """A server process that stopped sending heartbeats died with its sockets: they leave."""
+        out = Outbox()
+        dead = {s for s, seen in self.server_seen.items() if now - seen > self.config.server_timeout}
+        for channel, (user_id, server) in list(self.sockets.items()):
+            if server in dead:
+                merged = self.disconnect(user_id=user_id, channel=channel, now=now)
+                out.sends += merged.sends
+                out.online += merged.online
+        for server in dead:
+            del self.server_seen[server]
+        return out
+
     def disconnect(self, *, user_id: int, channel: str, now: float) -> Outbox:
         out = Outbox()
+        self.sockets.pop(channel, None)
         member = self.members.get(user_id)
         if member is None:
             return out

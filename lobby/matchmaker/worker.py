@@ -24,6 +24,7 @@ from gameserver import protocol
 from gameserver.groups import lobby_group, lobby_user_group
 from gameserver.protocol import ProtocolError
 from gameserver.protocol import lobby as lp
+from lobby.heartbeat import HEARTBEAT_SECONDS
 from lobby.matchmaker.pairing import PairingConfig
 from lobby.matchmaker.state import Lobby, LobbyConfig, Outbox, PendingMatch
 from lobby.selectors.chat import chat_history
@@ -51,6 +52,7 @@ def config_from_settings() -> LobbyConfig:
         invite_ttl=settings.PARTY_INVITE_TTL,
         ready_timeout=settings.READY_CHECK_TIMEOUT,
         list_max=settings.LOBBY_LIST_MAX,
+        server_timeout=3 * HEARTBEAT_SECONDS,
     )
 
 
@@ -136,6 +138,7 @@ class MatchmakerConsumer(AsyncConsumer):
                         self.lobby.expire_invites,
                         self.lobby.expire_checks,
                         self.lobby.expire_matches,
+                        self.lobby.expire_servers,
                         self.lobby.pass_queues,
                     ):
                         await self.perform(step(now), now)
@@ -149,9 +152,14 @@ class MatchmakerConsumer(AsyncConsumer):
         user_id, channel, now = int(event["user"]), str(event["channel"]), time.monotonic()
         if self.lobby.knows(user_id, channel):
             return  # a re-announce (resync) of a socket that already has its welcome
-        await self.perform(
-            self.lobby.connect(user_id=user_id, name=str(event["name"]), channel=channel, now=now), now
+        out = self.lobby.connect(
+            user_id=user_id,
+            name=str(event["name"]),
+            channel=channel,
+            now=now,
+            server=str(event.get("server", "")),
         )
+        await self.perform(out, now)
         ratings = await database_sync_to_async(ratings_of)(user_id=user_id)
         chat = await database_sync_to_async(chat_history)(limit=settings.CHAT_HISTORY)
         welcome = lp.welcome_message(
@@ -164,6 +172,9 @@ class MatchmakerConsumer(AsyncConsumer):
         for message in [welcome, *self.lobby.state_messages(user_id, now)]:
             out.channel(channel, message)
         await self.perform(out, now)
+
+    async def mm_alive(self, event: dict[str, Any]) -> None:
+        self.lobby.server_alive(server=str(event["server"]), now=time.monotonic())
 
     async def mm_disconnect(self, event: dict[str, Any]) -> None:
         now = time.monotonic()

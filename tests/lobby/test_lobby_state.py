@@ -1,0 +1,62 @@
+"""The pure lobby state, driven by hand: what no socket test can reach in reasonable time."""
+
+from __future__ import annotations
+
+from lobby.matchmaker.pairing import PairingConfig
+from lobby.matchmaker.state import Lobby, LobbyConfig
+
+CONFIG = LobbyConfig(
+    pairing=PairingConfig(window_start=100, window_growth=25, window_max=1000, ffa_wait=20, ffa_min=3),
+    party_max=4,
+    invite_ttl=60,
+    ready_timeout=15,
+    list_max=200,
+    server_timeout=30,
+)
+
+
+def test_the_sockets_of_a_server_that_stopped_beating_leave_the_lobby_and_the_queue():
+    lobby = Lobby(CONFIG)
+    lobby.connect(user_id=1, name="ann", channel="a", now=0, server="s1")
+    lobby.connect(user_id=2, name="bob", channel="b", now=0, server="s2")
+    lobby.queue_join(user_id=1, mode="duel", ratings={1: 1000}, now=0)
+    lobby.flush_presence()
+    lobby.server_alive(server="s2", now=25)
+    assert lobby.expire_servers(29).sends == []
+    out = lobby.expire_servers(31)
+    assert set(lobby.members) == {2}
+    assert (
+        "user",
+        1,
+        {"t": "queue", "mode": "", "waited": 0, "window": 0, "rating": 0, "size": 0},
+    ) in out.sends
+    assert out.online == [(1, False)]
+    presence = lobby.flush_presence().sends
+    assert presence == [("all", None, {"t": "presence", "online": 1, "joined": [], "left": [1]})]
+
+
+def test_a_live_server_keeps_its_sockets():
+    lobby = Lobby(CONFIG)
+    lobby.connect(user_id=1, name="ann", channel="a", now=0, server="s1")
+    for second in range(10, 100, 10):
+        lobby.server_alive(server="s1", now=second)
+        lobby.expire_servers(second)
+    assert set(lobby.members) == {1}
+
+
+def test_a_match_whose_end_never_comes_frees_its_players_after_the_grace_time():
+    lobby = Lobby(CONFIG)
+    for user in (1, 2):
+        lobby.connect(user_id=user, name=f"p{user}", channel=f"c{user}", now=0)
+        lobby.queue_join(user_id=user, mode="duel", ratings={user: 1000}, now=0)
+    pending = lobby.pass_queues(0.1)
+    check_id = next(iter(lobby.checks))
+    lobby.ready(user_id=1, check_id=check_id, accept=True, now=1)
+    (match,) = lobby.ready(user_id=2, check_id=check_id, accept=True, now=1).matches
+    lobby.match_created(match, "m1", until=100, ready={1: {"t": "match_ready"}, 2: {"t": "match_ready"}})
+    assert pending.sends
+    assert lobby.status_of(1) == "match"
+    lobby.expire_matches(99)
+    assert lobby.status_of(1) == "match"
+    lobby.expire_matches(100)
+    assert lobby.status_of(1) == lobby.status_of(2) == "idle"
