@@ -18,6 +18,7 @@ from channels.worker import Worker
 from gameserver.asgi import application
 from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
 from lobby.services.accounts import guest_create, token_issue
+from tests.match.conftest import recv
 from tests.workers import hosted
 
 ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
@@ -86,16 +87,6 @@ async def online(count: int) -> list[Player]:
     for player in players:
         await player.open()
     return players
-
-
-async def recv(comm: WebsocketCommunicator, within: float = 3.0) -> dict[str, Any]:
-    """The next message as a map; a close comes back as ``{"t": "<close>", "code": n}``."""
-    out = await comm.receive_output(within)
-    if out["type"] == "websocket.close":
-        return {"t": "<close>", "code": out.get("code")}
-    assert out.get("bytes") is not None, f"server sent a non-binary frame: {out!r}"
-    message: dict[str, Any] = msgpack.unpackb(out["bytes"])
-    return message
 
 
 async def recv_until(
