@@ -12,6 +12,7 @@ frames it sent and received. Every wait is bounded.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,14 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, Tab, 
 MATCH_SECONDS = 8
 READY_SECONDS = 30
 TEAM_COLOURS = ["#3d8bff", "#ff8c1a"]  # client.js TEAM_COLOURS
-SHOTS = Path("/tmp")  # screenshots worth a look by a person, besides the test's tmp_path
+# Screenshots worth a look by a person: set SCREENSHOT_DIR to keep them (failures always leave
+# theirs in the test's tmp_path).
+SHOTS = os.environ.get("SCREENSHOT_DIR", "")
+
+
+def shot(page: Any, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=Path(SHOTS) / name)
 
 
 class LobbyTab(Tab):
@@ -134,7 +142,7 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
     ann.page.goto(base + "/")
     expect(ann.page.locator("#start-screen")).to_be_visible()
     expect(ann.page.get_by_role("button", name="Create match")).to_be_visible()  # practice stays
-    ann.page.screenshot(path=SHOTS / "lobby-signin.png")
+    shot(ann.page, "lobby-signin.png")
     ann.page.get_by_label("Guest name").fill("x!")
     ann.page.get_by_role("button", name="Play as guest").click()
     error = ann.page.locator("#guest-error")
@@ -228,7 +236,7 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
         expect(tab.page.locator("#ready-title")).to_have_text("Match found: Duel")
         expect(tab.page.locator("#ready-players li")).to_have_count(2)
         expect(tab.page.locator("#ready-countdown")).to_have_text(re.compile(r"^\d+ s$"))
-    ann.page.screenshot(path=SHOTS / "lobby-ready-check.png")
+    shot(ann.page, "lobby-ready-check.png")
     bob.page.get_by_role("button", name="Decline").click()
     expect(ann.page.locator("#ready-dialog")).to_be_hidden()
     expect(ann.page.locator("#lobby-notice")).to_contain_text("a player declined")
@@ -284,7 +292,7 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
         expect(tab.page.locator("#results-rating")).to_contain_text(
             f"Duel rating 1000 \u2192 {change['after']}"
         )
-    ann.page.screenshot(path=SHOTS / "lobby-results.png")
+    shot(ann.page, "lobby-results.png")
     end = next(m for m in ann.received if m["t"] == "end")["result"]
     ranks = {e["s"]: e["rank"] for e in end["ranking"]}
     assert changes[True]["rank"] == ranks[seat_ann]
@@ -305,7 +313,7 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
         expect(duel.locator(".rating-delta")).to_have_text(f"{sign}{abs(after - 1000)}")
         tab.await_lobby("l.screen === 'lobby' && l.conn === 'online' && l.queue.mode === ''", what="lobby")
         assert tab.page.url == base + "/"
-    ann.page.screenshot(path=SHOTS / "lobby-after-match.png")
+    shot(ann.page, "lobby-after-match.png")
 
     # --- sign out: back to the sign-in screen, gone from the other's list ---------------------------
     bob.page.get_by_role("button", name="Sign out").click()
@@ -352,7 +360,7 @@ def test_rooms_listed_joined_by_code_and_by_click_and_a_team_match_from_a_room(b
         expect(tab.page.locator("#room-members li")).to_have_count(2)
         expect(tab.page.locator("#room-members li").filter(has_text="Cleo")).to_contain_text("host")
     expect(dan.page.get_by_role("button", name="Start match")).to_be_hidden()
-    cleo.page.screenshot(path=SHOTS / "lobby-room.png")
+    shot(cleo.page, "lobby-room.png")
     cleo.page.get_by_role("button", name="Leave room").click()
     dan.await_lobby("l.room && l.room.host.n === 'Dan' && l.room.count === 1", what="Dan the new host")
     expect(dan.page.get_by_role("button", name="Start match")).to_be_visible()
@@ -373,7 +381,7 @@ def test_rooms_listed_joined_by_code_and_by_click_and_a_team_match_from_a_room(b
     expect(listed).to_contain_text("Cleo's room")
     expect(listed).to_contain_text("1/2")
     expect(dan.page.locator("#rooms-count")).to_have_text("1")
-    dan.page.screenshot(path=SHOTS / "lobby-rooms.png")
+    shot(dan.page, "lobby-rooms.png")
     listed.get_by_role("button").click()
     for tab in (cleo, dan):
         tab.await_lobby("l.room && l.room.count === 2 && l.rooms.length === 0", what="room joined and full")
@@ -395,7 +403,7 @@ def test_rooms_listed_joined_by_code_and_by_click_and_a_team_match_from_a_room(b
     assert sorted(p["tm"] for p in view["players"]) == [0, 1]
     points = [(p["x"], p["y"]) for p in view["players"]]
     colours = cleo.pixels(points)
-    cleo.page.screenshot(path=SHOTS / "lobby-team-match.png")
+    shot(cleo.page, "lobby-team-match.png")
     expected = [TEAM_COLOURS[p["tm"]] for p in view["players"]]
     assert all(near(c, e, 10) for c, e in zip(colours, expected, strict=True)), (colours, expected)
 
