@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.worker import Worker
+from django.db import connections
 
 from gameserver.asgi import application
 
@@ -30,3 +32,6 @@ async def hosted(channels: list[str]) -> AsyncIterator[Worker]:
             task, *(i["future"] for i in worker.application_instances.values()), return_exceptions=True
         )
         channel_layers.backends.clear()
+        # The thread that ran the consumers' queries keeps its connection; close it, or the test
+        # database (PostgreSQL) cannot be dropped at the end of the session.
+        await database_sync_to_async(connections.close_all)()
