@@ -1,0 +1,121 @@
+"""The lobby state's parts: players, parties, ready checks, rooms, and the Outbox a command
+returns (what to send, which matches to create)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gameserver.protocol import ErrorCode, ProtocolError
+from gameserver.protocol import lobby as lp
+from lobby.matchmaker.pairing import (
+    PairingConfig,
+    Ticket,
+    window,
+)
+
+# Room sizes by mode: (fewest players to start, most allowed).
+ROOM_LIMITS = {lp.DUEL: (2, 2), lp.TEAM: (2, 4), lp.FFA: (2, 8)}
+STATUS_INTERVAL = 1.0  # seconds between queue status pushes
+
+
+class LobbyError(ProtocolError):
+    """A request that is well formed but not allowed now; answered with an error, no strike."""
+
+
+@dataclass(frozen=True)
+class LobbyConfig:
+    pairing: PairingConfig
+    party_max: int
+    invite_ttl: float
+    ready_timeout: float
+    list_max: int
+    server_timeout: float = 30.0  # seconds without a heartbeat before a server counts as dead
+
+
+@dataclass
+class Member:
+    user_id: int
+    name: str
+    channels: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Party:
+    id: int
+    leader: int
+    members: list[int]
+    invites: dict[int, float] = field(default_factory=dict)  # user -> expiry
+
+
+@dataclass
+class Check:
+    """A ready check: the found match waits for every player to accept."""
+
+    id: int
+    mode: str
+    tickets: list[Ticket]
+    teams: list[list[int]]
+    deadline: float
+    accepted: set[int] = field(default_factory=set)
+
+    @property
+    def players(self) -> list[int]:
+        return [m for team in self.teams for m in team]
+
+
+@dataclass
+class Room:
+    code: str
+    host: int
+    mode: str
+    max: int
+    public: bool
+    password: str
+    members: list[int]
+
+
+@dataclass
+class PendingMatch:
+    """A match the worker must create: from a ready check (rated) or a room (unrated)."""
+
+    source: str  # "check" or "room"
+    key: int | str  # check id or room code
+    mode: str
+    teams: list[list[int]]
+    names: dict[int, str]
+
+
+@dataclass
+class Outbox:
+    """What a command wants done: (target kind, target, message) and matches to create."""
+
+    sends: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list)
+    matches: list[PendingMatch] = field(default_factory=list)
+    online: list[tuple[int, bool]] = field(default_factory=list)
+
+    def user(self, user_id: int, message: dict[str, Any]) -> None:
+        self.sends.append(("user", user_id, message))
+
+    def channel(self, channel: str, message: dict[str, Any]) -> None:
+        self.sends.append(("channel", channel, message))
+
+    def everyone(self, message: dict[str, Any]) -> None:
+        self.sends.append(("all", None, message))
+
+
+def lobby_error(code: ErrorCode, detail: str) -> LobbyError:
+    return LobbyError(code, detail)
+
+
+def window_of(ticket: Ticket, now: float, config: LobbyConfig) -> int:
+    return window(ticket, now, config.pairing)
+
+
+def status_text(status: str) -> str:
+    return {
+        "match": "in a match",
+        "checking": "in a ready check",
+        "queued": "already queued",
+        "room": "in a room",
+    }[status]
