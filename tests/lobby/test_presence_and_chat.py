@@ -7,6 +7,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from gameserver.asgi import application
+from gameserver.groups import MATCHMAKER_CHANNEL
 from tests.lobby.conftest import ORIGIN, new_player, nothing_more, online, recv, recv_until
 
 pytestmark = pytest.mark.usefixtures("workers")
@@ -159,3 +160,27 @@ async def test_oversized_and_text_frames_are_refused_with_errors():
     await ann.ws.send_to(text_data="hi")
     assert (await ann.expect("error"))["code"] == "text_frame"
     await ann.close()
+
+
+async def test_a_restarted_matchmaker_rebuilds_presence_from_the_open_sockets(workers):
+    ann, bob = await online(2)
+    await ann.send({"t": "queue_join", "mode": "ffa"})
+    await ann.expect("queue", mode="ffa")
+    # The matchmaker process dies and a new one starts with an empty lobby.
+    (key,) = [k for k in workers.application_instances if k == MATCHMAKER_CHANNEL]
+    workers.application_instances.pop(key)["future"].cancel()
+    await bob.send({"t": "chat", "text": "anyone there?"})  # chat needs no matchmaker
+    await ann.expect("chat", text="anyone there?")
+    await bob.send({"t": "queue_join", "mode": "duel"})  # the first event boots the new one
+    for player in (ann, bob):
+        assert player.user_id in {p["id"] for p in (await player.expect("welcome"))["players"]}
+    cat = await new_player()
+    welcome = await recv_until(await cat.open(expect_welcome=False), "welcome")
+    assert {p["id"] for p in welcome["players"]} == {ann.user_id, bob.user_id, cat.user_id}
+    assert welcome["online"] == 3
+    # Queues did not survive: Ann is told she is not queued and can queue again.
+    await ann.expect("queue", mode="")
+    await ann.send({"t": "queue_join", "mode": "ffa"})
+    await ann.expect("queue", mode="ffa")
+    await ann.close()
+    await bob.close()
