@@ -42,6 +42,7 @@ matchmaker: $(STAMP)
 
 bench: $(STAMP) $(VENDOR)
 	$(PY) -m load_tests.bench_step
+	$(PY) -m load_tests.bench_ingress
 	$(PY) -m load_tests.bench_matchmaking
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
