@@ -114,9 +114,9 @@ class MatchmakerConsumer(AsyncConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # One bad event must never take down the matchmaker and the whole lobby with it.
-        if self.clock is None:
-            await self.boot()
         try:
+            if self.clock is None:
+                await self.boot()
             async with self.lock:
                 await super().dispatch(message)
         except Exception:
