@@ -36,10 +36,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     receiving = False
     closing = False
 
-    def setup_limits(self, *, max_str_len: int | None = None) -> None:
+    def setup_limits(self, *, max_str_len: int = protocol.DEFAULT_LIMITS.max_str_len) -> None:
         self.limits = protocol.Limits(
-            max_message_bytes=settings.WS_MAX_MESSAGE_BYTES,
-            **({"max_str_len": max_str_len} if max_str_len is not None else {}),
+            max_message_bytes=settings.WS_MAX_MESSAGE_BYTES, max_str_len=max_str_len
         )
         self.rate = TokenBucket(rate=settings.WS_RATE_PER_SEC, burst=settings.WS_RATE_BURST)
         self.strikes = TokenBucket(rate=1.0, burst=settings.WS_MAX_STRIKES)

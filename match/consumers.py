@@ -36,7 +36,6 @@ class MatchConsumer(ProtocolConsumer):
     rules: GameRules
 
     async def connect(self) -> None:
-        self.joined = False
         self.owner: str | None = None
         self.synced_tick: int | None = None
         self.synced = asyncio.Event()  # set when a snapshot arrives; ends the join retries
@@ -55,7 +54,7 @@ class MatchConsumer(ProtocolConsumer):
             await self.refuse(*refusal)
             return
 
-        self.joined = self.receiving = True
+        self.receiving = True
         await self.channel_layer.group_send(
             match_seat_group(self.match_id, self.seat),
             {"type": "match.replaced", "by": self.channel_name},
@@ -121,7 +120,7 @@ class MatchConsumer(ProtocolConsumer):
     async def disconnect(self, code: int) -> None:
         if self.join_task is not None:
             self.join_task.cancel()
-        if not self.joined:
+        if not self.receiving:
             return
         await self.channel_layer.group_discard(match_group(self.match_id), self.channel_name)
         await self.channel_layer.group_discard(match_seat_group(self.match_id, self.seat), self.channel_name)

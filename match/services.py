@@ -6,7 +6,6 @@ or retries race on it (the result is written exactly once).
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
@@ -17,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gameserver.groups import TICK_CHANNEL
+from gameserver.text import strip_control
 from match.games import get_game
 from match.models import Match, MatchSeat
 from match.signals import match_finished
@@ -43,7 +43,7 @@ def clean_name(raw: object) -> str:
     """Strip control characters and surrounding space; refuse empty or over-long names."""
     if not isinstance(raw, str):
         raise InvalidMatchRequest(f"a player name must be a string, got {raw!r}")
-    name = "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C").strip()
+    name = strip_control(raw)
     if not 1 <= len(name) <= NAME_MAX_LEN:
         raise InvalidMatchRequest(f"a player name must be 1 to {NAME_MAX_LEN} characters, got {raw!r}")
     return name

@@ -170,10 +170,10 @@ def require_uint31(message: Mapping[str, Any], field: str) -> int:
     return value
 
 
-def check_client_message(message: Mapping[str, Any], types: frozenset[str] = CLIENT_TYPES) -> str:
+def check_client_message(message: Mapping[str, Any]) -> str:
     """Check the generic shape of a decoded client message and return its type."""
     kind = message["t"]
-    if kind not in types:
+    if kind not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}")
     if kind == PING:
         if set(message) != {"t", "id"}:

@@ -101,7 +101,7 @@ class LobbyBase:
     def party_remove(self, user_id: int, now: float, out: Outbox) -> None:
         raise NotImplementedError
 
-    def disband(self, party: Party, out: Outbox) -> None:
+    def settle(self, party: Party, out: Outbox) -> None:
         raise NotImplementedError
 
     def queue_message(self, ticket: Ticket | None, now: float) -> dict[str, Any]:

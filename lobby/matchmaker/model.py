@@ -11,7 +11,6 @@ from gameserver.protocol import lobby as lp
 from lobby.matchmaker.pairing import (
     PairingConfig,
     Ticket,
-    window,
 )
 
 # Room sizes by mode: (fewest players to start, most allowed).
@@ -103,13 +102,14 @@ class Outbox:
     def everyone(self, message: dict[str, Any]) -> None:
         self.sends.append(("all", None, message))
 
+    def extend(self, other: Outbox) -> None:
+        self.sends += other.sends
+        self.matches += other.matches
+        self.online += other.online
+
 
 def lobby_error(code: ErrorCode, detail: str) -> LobbyError:
     return LobbyError(code, detail)
-
-
-def window_of(ticket: Ticket, now: float, config: LobbyConfig) -> int:
-    return window(ticket, now, config.pairing)
 
 
 def status_text(status: str) -> str:

@@ -66,7 +66,8 @@ def find_group(queue: Sequence[Ticket], mode: str, now: float, config: PairingCo
         reach = window(anchor, now, config)
         low = bisect.bisect_left(keys, anchor.rating - reach)
         high = bisect.bisect_right(keys, anchor.rating + reach)
-        if sum(t.size for t in by_rating[low:high]) < min(need, config.ffa_min if mode == FFA else need):
+        least = config.ffa_min if mode == FFA else need
+        if sum(t.size for t in by_rating[low:high]) < least:
             continue
         candidates = sorted(
             (t for t in by_rating[low:high] if t is not anchor),

@@ -98,9 +98,7 @@ class PartiesMixin(LobbyBase):
         out = Outbox()
         party = self._invited_party(user_id, party_id, now)
         del party.invites[user_id]
-        self.tell_party(party, out)
-        if len(party.members) == 1 and not party.invites:
-            self.disband(party, out)
+        self.settle(party, out)
         return out
 
     def party_leave(self, *, user_id: int, now: float) -> Outbox:
@@ -135,6 +133,11 @@ class PartiesMixin(LobbyBase):
         if party.leader == user_id and party.members:
             party.leader = party.members[0]
         out.user(user_id, self.party_message(0))
+        self.settle(party, out)
+
+    def settle(self, party: Party, out: Outbox) -> None:
+        """After a member or an invitation went: a party of one with no invitation left
+        disbands; any other tells its members what it is now."""
         if len(party.members) <= 1 and not party.invites:
             self.disband(party, out)
         else:
@@ -159,8 +162,5 @@ class PartiesMixin(LobbyBase):
             for user_id in stale:
                 del party.invites[user_id]
             if stale:
-                if len(party.members) <= 1 and not party.invites:
-                    self.disband(party, out)
-                else:
-                    self.tell_party(party, out)
+                self.settle(party, out)
         return out

@@ -67,9 +67,7 @@ class PresenceMixin(LobbyBase):
         dead = {s for s, seen in self.server_seen.items() if now - seen > self.config.server_timeout}
         for channel, (user_id, server) in list(self.sockets.items()):
             if server in dead:
-                merged = self.disconnect(user_id=user_id, channel=channel, now=now)
-                out.sends += merged.sends
-                out.online += merged.online
+                out.extend(self.disconnect(user_id=user_id, channel=channel, now=now))
         for server in dead:
             del self.server_seen[server]
         return out
@@ -107,10 +105,7 @@ class PresenceMixin(LobbyBase):
             self.party_remove(user_id, now, out)
         for party in [p for p in self.parties.values() if user_id in p.invites]:
             del party.invites[user_id]
-            if len(party.members) <= 1 and not party.invites:
-                self.disband(party, out)
-            else:
-                self.tell_party(party, out)
+            self.settle(party, out)
         if user_id in self.room_of:
             self.room_remove(user_id, out)
 

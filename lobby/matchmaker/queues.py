@@ -14,7 +14,6 @@ from lobby.matchmaker.model import (
     Outbox,
     PendingMatch,
     lobby_error,
-    window_of,
 )
 from lobby.matchmaker.pairing import (
     MATCH_SIZE,
@@ -22,6 +21,7 @@ from lobby.matchmaker.pairing import (
     Ticket,
     find_group,
     split_teams,
+    window,
 )
 
 
@@ -32,7 +32,7 @@ class QueuesMixin(LobbyBase):
         return lp.queue_message(
             mode=ticket.mode,
             waited=int(now - ticket.since),
-            window=window_of(ticket, now, self.config),
+            window=window(ticket, now, self.config.pairing),
             rating=ticket.rating,
             size=sum(t.size for t in self.queues[ticket.mode]),
         )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from gameserver.protocol import lobby as lp
+from gameserver.text import strip_control
 from lobby.models import ChatMessage
 
 
@@ -14,8 +14,8 @@ class EmptyChat(ValueError):
 
 
 def chat_clean(text: str) -> str:
-    """Drop control and format characters (newlines, bidi overrides, zero-width joiners ...)."""
-    cleaned = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
+    """The line as others will see it (``strip_control``), at most CHAT_MAX_CHARS."""
+    cleaned = strip_control(text)
     if not cleaned:
         raise EmptyChat(f"chat message {text!r} is empty once control characters are removed")
     return cleaned[: lp.CHAT_MAX_CHARS]
