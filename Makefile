@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 VENDOR := gameserver/static/vendor/msgpack.min.js
 
-.PHONY: run test lint format worker matchmaker bench clean
+.PHONY: run test lint format worker matchmaker cluster bench bench-edge clean
 
 run: $(STAMP) $(VENDOR)
 	@$(PY) manage.py migrate --noinput -v 0
@@ -40,10 +40,22 @@ worker: $(STAMP)
 matchmaker: $(STAMP)
 	$(PY) manage.py runworker matchmaker
 
+# The scaled-out layout on this machine: server processes on PORT and PORT+1, 2 tick workers and
+# the matchmaker, against REDIS_URL or a private redis-server; Ctrl-C stops them all.
+# More: make cluster CLUSTER_ARGS="--servers 3 --workers 4" (see `manage.py cluster --help`).
+cluster: $(STAMP) $(VENDOR)
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py cluster --host $(HOST) --port $(PORT) $(CLUSTER_ARGS)
+
 bench: $(STAMP) $(VENDOR)
 	$(PY) -m load_tests.bench_step
 	$(PY) -m load_tests.bench_ingress
 	$(PY) -m load_tests.bench_matchmaking
+
+# Real servers (Daphne, uvicorn, the raw websockets floor) under many WebSocket clients, server and
+# clients on separate cores; e.g. make bench-edge BENCH_EDGE_ARGS="--clients 50,100 --rounds 1".
+bench-edge: $(STAMP) $(VENDOR)
+	$(PY) -m load_tests.bench_edge $(BENCH_EDGE_ARGS)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 (with venv) and run make again"; exit 1; }

@@ -136,7 +136,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # channels' own, without its O(channels) scan per message (see gameserver/edge/layers.py)
+            "BACKEND": "gameserver.edge.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=1)},
         }
     }
@@ -162,6 +163,14 @@ SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # --- Game server ---------------------------------------------------------------------------
 TICK_HZ = env_int("TICK_HZ", 20, minimum=1, maximum=120)
+# `manage.py serve`'s ASGI server and event loop (see docs/operations.md; docs/benchmarks.md
+# has both servers and loops measured).
+SERVE_SERVER = os.environ.get("SERVE_SERVER", "daphne")
+SERVE_LOOP = os.environ.get("SERVE_LOOP", "asyncio")
+if SERVE_SERVER not in {"daphne", "uvicorn"}:
+    raise ImproperlyConfigured(f"SERVE_SERVER must be daphne or uvicorn, got {SERVE_SERVER!r}")
+if SERVE_LOOP not in {"asyncio", "uvloop"}:
+    raise ImproperlyConfigured(f"SERVE_LOOP must be asyncio or uvloop, got {SERVE_LOOP!r}")
 # Host the tick worker inside the server process (required with the in-memory layer).
 EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", True)
 MATCH_TICKET_TTL = env_int("MATCH_TICKET_TTL", 600, minimum=1)
@@ -176,6 +185,9 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 1024, minimum=64, maximum
 WS_RATE_PER_SEC = env_int("WS_RATE_PER_SEC", 40, minimum=1)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 80, minimum=1)
 WS_MAX_STRIKES = env_int("WS_MAX_STRIKES", 50, minimum=1)
+
+# /metrics (Prometheus text format) answers loopback clients only, unless this is on.
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 
 # --- Lobby and matchmaking (see docs/operations.md) -------------------------------------------
 AUTH_TOKEN_TTL = env_int("AUTH_TOKEN_TTL", 30 * 24 * 3600, minimum=60)

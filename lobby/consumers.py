@@ -16,7 +16,7 @@ from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from gameserver import protocol
-from gameserver.consumers import ProtocolConsumer
+from gameserver.edge.consumer import EdgeConsumer
 from gameserver.groups import MATCHMAKER_CHANNEL, lobby_group, lobby_user_group
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
@@ -32,10 +32,11 @@ LOBBY_MAX_STR_BYTES = 1024
 FORWARDED = frozenset(lp.CLIENT_TYPES - {lp.PING, lp.CHAT})
 
 
-class LobbyConsumer(ProtocolConsumer):
+class LobbyConsumer(EdgeConsumer):
     """Binary msgpack frames only; limits per connection are documented in docs/protocol.md."""
 
     player: Player
+    joined = False
 
     async def connect(self) -> None:
         self.setup_limits(max_str_len=LOBBY_MAX_STR_BYTES)
@@ -56,10 +57,11 @@ class LobbyConsumer(ProtocolConsumer):
             return
         self.player = await database_sync_to_async(player_ensure)(user=user)  # type: ignore[arg-type]
         self.user_id = int(user.pk)
+        self.joined = True  # from here on, cleanup has something to undo
+        heartbeat.socket_opened()
         await self.channel_layer.group_add(lobby_group(), self.channel_name)
         await self.channel_layer.group_add(lobby_user_group(self.user_id), self.channel_name)
         self.receiving = True
-        heartbeat.socket_opened()
         await self.announce()
 
     async def announce(self) -> None:
@@ -74,15 +76,23 @@ class LobbyConsumer(ProtocolConsumer):
             }
         )
 
-    async def disconnect(self, code: int) -> None:
-        if not self.receiving:
-            return
-        self.receiving = False
+    async def cleanup(self) -> None:
+        if not self.joined:
+            return  # never admitted
         heartbeat.socket_closed()
-        await self.channel_layer.group_discard(lobby_group(), self.channel_name)
-        await self.channel_layer.group_discard(lobby_user_group(self.user_id), self.channel_name)
-        await self.to_matchmaker(
-            {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name}
+        layer = self.channel_layer
+        await self.attempt("lobby.group", layer.group_discard(lobby_group(), self.channel_name))
+        await self.attempt(
+            "lobby.user_group", layer.group_discard(lobby_user_group(self.user_id), self.channel_name)
+        )
+        # Sent even if the channel is full (a dropped disconnect would leave a ghost); failing
+        # that, the process heartbeat lets the matchmaker expire this socket.
+        await self.attempt(
+            "mm.disconnect",
+            layer.send(
+                MATCHMAKER_CHANNEL,
+                {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name},
+            ),
         )
 
     def check_message(self, message: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""MatchConsumer: a player's socket into one match. It checks the ticket, forwards inputs to
-the match's owner (the tick worker) and forwards already-encoded frames; it never simulates.
+"""MatchConsumer: a player's socket into one match. It checks the ticket, hands inputs to this
+process's input batcher and takes frames from this process's relay; it never simulates.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from gameserver import protocol
-from gameserver.consumers import ProtocolConsumer
-from gameserver.groups import TICK_CHANNEL, match_group, match_owner_group, match_seat_group
+from gameserver.edge import metrics
+from gameserver.edge.consumer import EdgeConsumer
+from gameserver.edge.relay import Message, Relay
+from gameserver.groups import TICK_CHANNEL, match_owner_group, match_seat_group
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
 from match import selectors
 from match.games import get_game
@@ -28,15 +30,16 @@ JOIN_RETRY_SECONDS = 1.0
 JOIN_ATTEMPTS = 10
 
 
-class MatchConsumer(ProtocolConsumer):
+class MatchConsumer(EdgeConsumer):
     """Binary msgpack frames only; limits per connection are documented in docs/protocol.md."""
 
     match_id: str
     seat: int
     rules: GameRules
+    relay: Relay
+    sink_id: int | None = None
 
     async def connect(self) -> None:
-        self.owner: str | None = None
         self.synced_tick: int | None = None
         self.synced = asyncio.Event()  # set when a snapshot arrives; ends the join retries
         self.join_task: asyncio.Task[None] | None = None
@@ -55,13 +58,12 @@ class MatchConsumer(ProtocolConsumer):
             return
 
         self.receiving = True
-        await self.channel_layer.group_send(
-            match_seat_group(self.match_id, self.seat),
-            {"type": "match.replaced", "by": self.channel_name},
-        )
-        await self.channel_layer.group_add(match_seat_group(self.match_id, self.seat), self.channel_name)
-        await self.channel_layer.group_add(match_group(self.match_id), self.channel_name)
-        self.join_task = asyncio.ensure_future(self.join_until_synced())
+        self.relay = Relay.of(self.channel_layer)
+        seat_group = match_seat_group(self.match_id, self.seat)
+        await self.channel_layer.group_send(seat_group, {"type": "match.replaced", "by": self.channel_name})
+        await self.channel_layer.group_add(seat_group, self.channel_name)
+        self.sink_id = await self.relay.attach(self.match_id, self)
+        self.request_snapshot()
 
     async def check_admission(self) -> tuple[CloseCode, ErrorCode, str] | None:
         """Who may enter: a genuine, unexpired ticket for this match and a seat in it."""
@@ -90,18 +92,27 @@ class MatchConsumer(ProtocolConsumer):
         self.rules = get_game(match.game)
         return None
 
+    def request_snapshot(self) -> None:
+        """Ask the owner for a snapshot (again) unless a request is already under way."""
+        if self.join_task is None or self.join_task.done():
+            self.join_task = asyncio.ensure_future(self.join_until_synced())
+
     async def join_until_synced(self) -> None:
         """Ask the owner for a snapshot until one arrives (a worker may still be starting)."""
         for attempt in range(JOIN_ATTEMPTS):
-            await self.channel_layer.group_send(
-                match_owner_group(self.match_id),
-                {
-                    "type": "match.join",
-                    "match_id": self.match_id,
-                    "seat": self.seat,
-                    "channel": self.channel_name,
-                },
-            )
+            try:
+                await self.channel_layer.group_send(
+                    match_owner_group(self.match_id),
+                    {
+                        "type": "match.join",
+                        "match_id": self.match_id,
+                        "seat": self.seat,
+                        "relay": self.relay.channel,
+                        "socket": self.sink_id,
+                    },
+                )
+            except Exception as exc:  # a layer error: the next attempt tries again
+                metrics.layer_error("match.join", exc)
             try:
                 await asyncio.wait_for(self.synced.wait(), JOIN_RETRY_SECONDS)
                 return
@@ -109,29 +120,39 @@ class MatchConsumer(ProtocolConsumer):
                 pass
             if attempt == 1:
                 # No owner answered: the start may have been lost. Starting is idempotent.
-                await self.channel_layer.send(
-                    TICK_CHANNEL, {"type": "match.start", "match_id": self.match_id}
+                await self.attempt(
+                    "match.start",
+                    self.channel_layer.send(TICK_CHANNEL, {"type": "match.start", "match_id": self.match_id}),
                 )
         await self.send_message(
             protocol.error_message(ErrorCode.UNAVAILABLE, "no tick worker answered for this match")
         )
         await self.close(code=int(CloseCode.UNAVAILABLE))
 
-    async def disconnect(self, code: int) -> None:
-        if self.join_task is not None:
+    async def cleanup(self) -> None:
+        if self.join_task is not None and self.join_task is not asyncio.current_task():
             self.join_task.cancel()
-        if not self.receiving:
-            return
-        await self.channel_layer.group_discard(match_group(self.match_id), self.channel_name)
-        await self.channel_layer.group_discard(match_seat_group(self.match_id, self.seat), self.channel_name)
+        if self.sink_id is None:
+            return  # never admitted
+        owner = self.relay.owner(self.match_id)
+        await self.attempt("relay.detach", self.relay.detach(self.match_id, self.sink_id))
+        await self.attempt(
+            "match.seat_group",
+            self.channel_layer.group_discard(match_seat_group(self.match_id, self.seat), self.channel_name),
+        )
         leave = {
             "type": "match.leave",
             "match_id": self.match_id,
             "seat": self.seat,
-            "channel": self.channel_name,
+            "relay": self.relay.channel,
+            "socket": self.sink_id,
         }
-        if self.owner is not None:
-            await self.channel_layer.send(self.owner, leave)
+        if owner is not None:
+            await self.attempt("match.leave", self.channel_layer.send(owner, leave))
+        else:  # no snapshot yet: whoever owns the match hears it through the owner group
+            await self.attempt(
+                "match.leave", self.channel_layer.group_send(match_owner_group(self.match_id), leave)
+            )
 
     # --- client -> server --------------------------------------------------------------------
 
@@ -143,51 +164,57 @@ class MatchConsumer(ProtocolConsumer):
             self.rules.decode_input(message)
         except InvalidInput as exc:
             raise ProtocolError(ErrorCode.BAD_INPUT, str(exc)) from None
-        if self.owner is None:
+        if self.relay.owner(self.match_id) is None:
             raise ProtocolError(
                 ErrorCode.NOT_READY, "input before the match state arrived; wait for the snapshot"
             )
-        await self.channel_layer.send(
-            self.owner,
-            {"type": "match.input", "match_id": self.match_id, "seat": self.seat, "input": message},
-        )
+        self.relay.inputs.put(self.match_id, self.seat, message)
 
-    # --- channel layer -> client (frames arrive already encoded) -------------------------------
+    # --- relay -> client: plain methods, called in tick order; frames arrive encoded ----------
 
-    async def match_snapshot(self, event: dict[str, Any]) -> None:
-        self.owner = event["owner"]
-        self.synced_tick = event["tick"]
-        self.synced.set()
-        await self.send(bytes_data=event["frame"])
+    def relay_snapshot(self, tick: int, message: Message) -> None:
+        if self.write_now(message):
+            self.synced_tick = tick
+            self.synced.set()
+        else:
+            self.resync()
 
-    async def match_frame(self, event: dict[str, Any]) -> None:
+    def relay_frame(self, tick: int, message: Message) -> None:
+        synced = self.synced_tick
         # Before our snapshot, or already covered by it: skip, so ticks stay in order.
-        if self.synced_tick is None or event["tick"] <= self.synced_tick:
+        if synced is None or tick <= synced:
             return
-        if event["tick"] != self.synced_tick + 1:
+        if tick != synced + 1:
             # The layer dropped a frame (a full channel): never forward a gap; resynchronise
             # with a fresh snapshot instead, and skip frames until it arrives.
             log.warning(
-                "match %s seat %s: frame gap before tick %s; resyncing",
-                self.match_id,
-                self.seat,
-                event["tick"],
+                "match %s seat %s: frame gap before tick %s; resyncing", self.match_id, self.seat, tick
             )
-            self.synced_tick = None
-            self.synced.clear()
-            if self.join_task is None or self.join_task.done():
-                self.join_task = asyncio.ensure_future(self.join_until_synced())
+            self.resync()
             return
-        self.synced_tick = event["tick"]
-        await self.send(bytes_data=event["frame"])
+        if self.write_now(message):
+            self.synced_tick = tick
+        else:  # still writing an earlier frame (a slow reader): skip, then catch up by snapshot
+            self.resync()
 
-    async def match_phase(self, event: dict[str, Any]) -> None:
+    def resync(self) -> None:
+        if self.gone or self.closing:
+            return
+        metrics.FRAME_RESYNCS.inc()
+        self.synced_tick = None
+        self.synced.clear()
+        self.request_snapshot()
+
+    def relay_phase(self, message: Message) -> None:
         if self.synced_tick is not None:
-            await self.send(bytes_data=event["frame"])
+            self.write_now(message)
 
-    async def match_end(self, event: dict[str, Any]) -> None:
-        await self.send(bytes_data=event["frame"])
-        await self.close(code=int(CloseCode.NORMAL))
+    def relay_end(self, message: Message) -> None:
+        self.write_now(message)
+        self.closing = True
+        self.in_background(self.close(code=int(CloseCode.NORMAL)))
+
+    # --- channel layer -> client (low rate) ---------------------------------------------------
 
     async def match_replaced(self, event: dict[str, Any]) -> None:
         if event["by"] != self.channel_name:

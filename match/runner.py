@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 
 from gameserver import protocol
+from gameserver.edge import metrics
 from gameserver.groups import MATCHMAKER_CHANNEL, match_group
 from match import services
 from match.rules import GameRules, InvalidInput, PlayerSpec
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 # If the loop falls this far behind (a long GC pause, a stalled database), stop catching up
 # tick by tick and re-base the clock instead of bursting dozens of frames at once.
 MAX_LAG_SECONDS = 1.0
+ERROR_LOG_SECONDS = 5.0  # a failing layer is logged at most this often (and counted always)
 
 
 class MatchRunner:
@@ -54,21 +57,22 @@ class MatchRunner:
         self.join_timeout = join_timeout
         self.on_released = on_released
         self.phase = protocol.PHASE_WAITING
-        self.present: dict[int, str] = {}  # seat -> the consumer channel currently on it
+        self.present: dict[int, str] = {}  # seat -> "relay#socket" of the connection on it
         self.pending: dict[int, Any] = {}  # seat -> newest decoded input since the last tick
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
         self._started = asyncio.Event()
+        self._last_error_log = float("-inf")
 
     # --- lifecycle hooks (called by the worker consumer) -----------------------------------
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._lifecycle())
 
-    async def on_join(self, *, seat: int, channel: str) -> None:
+    async def on_join(self, *, seat: int, relay: str, socket: int) -> None:
         """A player (re)connected: send them the full state, then frames follow in order."""
         if not 0 <= seat < self.seats:
             return
-        self.present[seat] = channel
+        self.present[seat] = f"{relay}#{socket}"
         tick = self.rules.tick(self.state)
         message = protocol.snapshot_message(
             tick=tick,
@@ -77,12 +81,16 @@ class MatchRunner:
             state=self.rules.snapshot(self.state),
             acks=self.rules.acks(self.state),
         )
-        await self.layer.send(
-            channel,
+        # Through the socket's relay, so the snapshot and the frames after it stay in order.
+        await self._send(
+            relay,
             {
                 "type": "match.snapshot",
+                "match": self.match_id,
+                "socket": socket,
                 "tick": tick,
                 "owner": self.owner_channel,
+                "hz": self.hz,
                 "frame": protocol.encode(message),
             },
         )
@@ -91,9 +99,9 @@ class MatchRunner:
             if len(self.present) == self.seats:
                 self._begin_running()
 
-    async def on_leave(self, *, seat: int, channel: str) -> None:
+    async def on_leave(self, *, seat: int, relay: str, socket: int) -> None:
         # Only the current connection of a seat may vacate it (a replaced one must not).
-        if self.present.get(seat) == channel:
+        if self.present.get(seat) == f"{relay}#{socket}":
             del self.present[seat]
             if self.phase == protocol.PHASE_WAITING:
                 await self._broadcast_phase()
@@ -174,11 +182,40 @@ class MatchRunner:
                 events=events,
             )
         )
-        await self.layer.group_send(self.group, {"type": "match.frame", "tick": tick, "frame": frame})
+        # ONE message per tick; each server process's relay writes it to its own sockets.
+        await self._group_send({"type": "match.frame", "match": self.match_id, "tick": tick, "frame": frame})
 
     async def _broadcast_phase(self) -> None:
         frame = protocol.encode(protocol.phase_message(phase=self.phase, present=sorted(self.present)))
-        await self.layer.group_send(self.group, {"type": "match.phase", "frame": frame})
+        await self._group_send({"type": "match.phase", "match": self.match_id, "frame": frame})
+
+    async def _group_send(self, event: dict[str, Any]) -> None:
+        """Broadcast to the match's relays; a layer error is counted and the clock goes on
+        (a relay that missed a frame sees the gap and its sockets resync from a snapshot)."""
+        try:
+            await self.layer.group_send(self.group, event)
+        except Exception as exc:
+            self._layer_failed("group_send", event, exc)
+
+    async def _send(self, channel: str, event: dict[str, Any]) -> None:
+        try:
+            await self.layer.send(channel, event)
+        except Exception as exc:
+            self._layer_failed("send", event, exc)
+
+    def _layer_failed(self, what: str, event: dict[str, Any], exc: Exception) -> None:
+        metrics.layer_error(f"runner.{what}", exc)
+        now = time.monotonic()
+        if now - self._last_error_log >= ERROR_LOG_SECONDS:
+            self._last_error_log = now
+            log.warning(
+                "match %s: %s of %r failed: %r (counted; logged at most every %ss)",
+                self.match_id,
+                what,
+                event["type"],
+                exc,
+                ERROR_LOG_SECONDS,
+            )
 
     async def _finish(self, result: dict[str, Any], *, aborted: bool) -> None:
         """Write the result once, tell every player, then let the worker release the match."""
@@ -190,6 +227,6 @@ class MatchRunner:
         if not written:
             log.warning("match %s: result was already recorded; not writing it again", self.match_id)
         frame = protocol.encode(protocol.end_message(tick=tick, result=result))
-        await self.layer.group_send(self.group, {"type": "match.end", "frame": frame})
+        await self._group_send({"type": "match.end", "match": self.match_id, "frame": frame})
         # The lobby frees the players and tells them their new ratings (written with the result).
-        await self.layer.send(MATCHMAKER_CHANNEL, {"type": "mm.match_ended", "match_id": self.match_id})
+        await self._send(MATCHMAKER_CHANNEL, {"type": "mm.match_ended", "match_id": self.match_id})

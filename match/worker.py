@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from gameserver.edge.consumer import EdgeWorker
 from gameserver.groups import match_owner_group
 from match import selectors, services
 from match.games import get_game
@@ -37,21 +37,13 @@ def load_match(match_id: str, owner: str) -> dict[str, Any] | None:
     }
 
 
-class TickWorkerConsumer(AsyncConsumer):
-    """Thin adapter: routes channel-layer events to the MatchRunner of each owned match."""
+class TickWorkerConsumer(EdgeWorker):
+    """Thin adapter: routes channel-layer events to the MatchRunner of each owned match (one bad
+    event is logged and counted by EdgeWorker, never fatal to the worker and its matches)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.runners: dict[str, MatchRunner] = {}
         await super().__call__(scope, receive, send)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # One bad event must never take down the worker and every match it owns.
-        try:
-            await super().dispatch(message)
-        except ValueError as exc:
-            log.warning("tick worker: dropped event %r: %s", message.get("type"), exc)
-        except Exception:
-            log.exception("tick worker: handler for %r failed", message.get("type"))
 
     async def match_start(self, event: dict[str, Any]) -> None:
         match_id = str(event["match_id"])
@@ -83,15 +75,22 @@ class TickWorkerConsumer(AsyncConsumer):
 
     async def match_join(self, event: dict[str, Any]) -> None:
         if runner := self._runner(event):
-            await runner.on_join(seat=int(event["seat"]), channel=str(event["channel"]))
+            await runner.on_join(
+                seat=int(event["seat"]), relay=str(event["relay"]), socket=int(event["socket"])
+            )
 
     async def match_leave(self, event: dict[str, Any]) -> None:
         if runner := self._runner(event):
-            await runner.on_leave(seat=int(event["seat"]), channel=str(event["channel"]))
+            await runner.on_leave(
+                seat=int(event["seat"]), relay=str(event["relay"]), socket=int(event["socket"])
+            )
 
-    async def match_input(self, event: dict[str, Any]) -> None:
+    async def match_inputs(self, event: dict[str, Any]) -> None:
+        """One process's batch for one tick: the newest input of each of its seats."""
         if runner := self._runner(event):
-            runner.on_input(seat=int(event["seat"]), fields=event["input"])
+            for seat, fields in event["inputs"]:
+                if type(seat) is int and isinstance(fields, dict):
+                    runner.on_input(seat=seat, fields=fields)
 
     async def _release(self, match_id: str) -> None:
         """Free everything the match held in this worker once its result is recorded."""

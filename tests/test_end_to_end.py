@@ -86,6 +86,27 @@ def test_make_run_serves_a_match_that_two_players_play_to_the_end(db_url):
         server.stop()
 
 
+@pytest.mark.parametrize(
+    ("server", "loop"), [("uvicorn", "asyncio"), ("uvicorn", "uvloop"), ("daphne", "uvloop")]
+)
+def test_the_same_application_plays_a_match_under_each_server_and_loop(db_url, server, loop):
+    """The ASGI application is server-agnostic: uvicorn serves it unchanged, frames and closes alike."""
+    env = server_env(DATABASE_URL=db_url)
+    migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+    assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+    process = Process(manage("serve", "--port", "0", "--server", server, "--loop", loop), env)
+    try:
+        base = process.wait_for(READY).group(1)
+        assert f"{server} on {loop}" in "\n".join(process.lines)
+        created = create_match(base, players=2, time_limit=MATCH_SECONDS)
+        logs = play_all([base], created, timeout=MATCH_SECONDS + 20)
+        assert_played_to_the_end(logs, created, db_url)
+        error, code = refusal(base, f"/ws/match/{created['id']}/?ticket=forged")
+        assert (error["code"], code) == ("ticket_invalid", 4401)
+    finally:
+        process.stop()
+
+
 def test_with_redis_two_server_processes_and_a_separate_worker_play_a_match(db_url, redis_url, redis_prefix):
     env = server_env(
         DATABASE_URL=db_url, REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=redis_prefix, EMBEDDED_WORKER="0"

@@ -86,6 +86,7 @@ class CloseCode(enum.IntEnum):
     """WebSocket close codes the server uses (4xxx: ours, mirroring HTTP where it can)."""
 
     NORMAL = 1000
+    INTERNAL = 1011  # a server-side failure on this socket; it was cleaned up, reconnect
     PROTOCOL = 4400
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403

@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from gameserver import protocol
+from gameserver.edge.consumer import EdgeWorker
 from gameserver.groups import lobby_group, lobby_user_group
 from gameserver.protocol import ProtocolError
 from gameserver.protocol import lobby as lp
@@ -59,7 +59,7 @@ def config_from_settings() -> LobbyConfig:
 Request = Callable[[Lobby, int, dict[str, Any], float], Awaitable[Outbox]]
 
 
-class MatchmakerConsumer(AsyncConsumer):
+class MatchmakerConsumer(EdgeWorker):
     """Thin adapter around ``Lobby``; see the module docstring."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -112,15 +112,12 @@ class MatchmakerConsumer(AsyncConsumer):
 
         return run
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # One bad event must never take down the matchmaker and the whole lobby with it.
-        try:
-            if self.clock is None:
-                await self.boot()
-            async with self.lock:
-                await super().dispatch(message)
-        except Exception:
-            log.exception("matchmaker: handler for %r failed", message.get("type"))
+    async def handle(self, message: dict[str, Any]) -> None:
+        # EdgeWorker logs and counts a failure: one bad event never takes the lobby down.
+        if self.clock is None:
+            await self.boot()
+        async with self.lock:
+            await super().handle(message)
 
     async def boot(self) -> None:
         """First message: forget stale presence and ask every lobby socket to announce itself."""

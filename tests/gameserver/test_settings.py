@@ -43,7 +43,7 @@ def test_production_with_a_secret_key_starts():
 
 def test_the_local_default_is_sqlite_and_the_in_memory_layer_at_20_hz():
     values = json.loads(run_settings(DEBUG="1").stdout)
-    assert values["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert values["layer"] == "gameserver.edge.layers.InMemoryChannelLayer"
     assert values["db"] == "django.db.backends.sqlite3"
     assert values["hz"] == 20
     assert "localhost" in values["hosts"]

@@ -203,7 +203,8 @@ async def test_a_frame_lost_in_the_layer_is_never_forwarded_as_a_gap_but_resynce
     assert layer is not None
     # Pretend the layer dropped frames: a frame far ahead of what the consumers have seen.
     await layer.group_send(
-        match_group(str(match.id)), {"type": "match.frame", "tick": first + 50, "frame": b"bogus"}
+        match_group(str(match.id)),
+        {"type": "match.frame", "match": str(match.id), "tick": first + 50, "frame": b"bogus"},
     )
     seen = []
     while True:

@@ -1,13 +1,17 @@
-"""``manage.py serve``: Daphne serving HTTP and WebSocket, with the tick worker and the matchmaker
-in-process.
+"""``manage.py serve``: the game (HTTP + WebSocket) under Daphne or uvicorn, with the tick
+worker and the matchmaker in-process.
 
 This is what ``make run`` starts. The in-memory channel layer only reaches its own process,
-so the embedded mode must host the worker here; it uses exactly the code ``runworker``
-uses (channels' Worker feeding the ChannelNameRouter of the same ASGI application).
+so the embedded mode must host the workers here; it uses exactly the code ``runworker``
+uses (channels' Worker feeding the ChannelNameRouter of the same ASGI application). The
+application is server-agnostic: ``--server uvicorn`` serves the same one.
 """
+
+from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 from django.conf import settings
@@ -17,17 +21,30 @@ from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
 
 log = logging.getLogger(__name__)
 
-# Daphne's own cap (above it Daphne drops the connection); our protocol limit is far lower and
-# is answered with an error message, so the gap between the two is where that happens.
-DAPHNE_MAX_MESSAGE_BYTES = 64 * 1024
+# The server's own cap on a WebSocket message (above it the server drops the connection); our
+# protocol limit is far lower and is answered with an error message, so the gap between the two
+# is where that happens.
+SERVER_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 class Command(BaseCommand):
-    help = "Serve the game (HTTP + WebSocket) with Daphne, hosting the tick worker and matchmaker in-process."
+    help = "Serve the game (HTTP + WebSocket), hosting the tick worker and matchmaker in-process."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
         parser.add_argument("--port", type=int, default=8000, help="port to bind (0: any free port)")
+        parser.add_argument(
+            "--server",
+            choices=["daphne", "uvicorn"],
+            default=settings.SERVE_SERVER,
+            help="ASGI server (default: SERVE_SERVER, daphne)",
+        )
+        parser.add_argument(
+            "--loop",
+            choices=["asyncio", "uvloop"],
+            default=settings.SERVE_LOOP,
+            help="event loop (default: SERVE_LOOP)",
+        )
         parser.add_argument(
             "--no-worker",
             action="store_true",
@@ -37,47 +54,103 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
-        # Importing daphne.server installs Twisted's asyncio reactor: do it here, not at import.
-        from channels.layers import get_channel_layer
-        from channels.routing import get_default_application
-        from channels.worker import Worker
-        from daphne.server import Server
-
-        application = get_default_application()
-        layer = get_channel_layer()
-        if layer is None:
-            raise CommandError("CHANNEL_LAYERS is not configured")
+    def handle(
+        self, *args: Any, host: str, port: int, server: str, loop: str, no_worker: bool, **options: Any
+    ) -> None:
         embedded = settings.EMBEDDED_WORKER and not no_worker
         if not embedded and not settings.REDIS_URL:
             raise CommandError("without REDIS_URL the tick worker must run in this process")
+        if loop == "uvloop":
+            import uvloop
+
+            # Before Daphne's import creates the loop its Twisted reactor runs on.
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        self.embedded = embedded
+        self.loop_name = loop
         interface = host.strip("[]")
+        if server == "uvicorn":
+            asyncio.run(self.serve_uvicorn(interface, port))
+        else:
+            self.serve_daphne(interface, port, verbosity=int(options.get("verbosity", 1)))
+
+    def start_workers(self) -> None:
+        """Host the named-channel workers on this loop, through channels' own Worker."""
+        if not self.embedded:
+            return
+        from channels.layers import get_channel_layer
+        from channels.routing import get_default_application
+        from channels.worker import Worker
+
+        layer = get_channel_layer()
+        if layer is None:
+            raise CommandError("CHANNEL_LAYERS is not configured")
+        worker = Worker(
+            application=get_default_application(),
+            channels=[TICK_CHANNEL, MATCHMAKER_CHANNEL],
+            channel_layer=layer,
+        )
+        # Keep a reference: the loop holds tasks only weakly.
+        self.worker_task = asyncio.ensure_future(worker.arun())
+
+    def announce(self, server: str, interface: str, port: int) -> None:
+        shown = f"[{interface}]" if ":" in interface else interface
+        layer_name = "redis" if settings.REDIS_URL else "in-memory"
+        where = "in this process" if self.embedded else "external (runworker)"
+        self.stdout.write(
+            f"Game server running at http://{shown}:{port}/ "
+            f"(channel layer: {layer_name}, tick worker and matchmaker: {where}, {settings.TICK_HZ} Hz, "
+            f"{server} on {self.loop_name})"
+        )
+        self.stdout.flush()
+
+    def serve_daphne(self, interface: str, port: int, *, verbosity: int) -> None:
+        # Importing daphne.server installs Twisted's asyncio reactor: do it here, not at import.
+        from channels.routing import get_default_application
+        from daphne.server import Server
+
         server: Server
 
         def ready() -> None:
-            if embedded:
-                worker = Worker(
-                    application=application, channels=[TICK_CHANNEL, MATCHMAKER_CHANNEL], channel_layer=layer
-                )
-                # Keep a reference: the loop holds tasks only weakly.
-                self.worker_task = asyncio.ensure_future(worker.arun())
+            self.start_workers()
             bound = server.listening_addresses[0][1] if server.listening_addresses else port
-            shown = f"[{interface}]" if ":" in interface else interface
-            layer_name = "redis" if settings.REDIS_URL else "in-memory"
-            where = "in this process" if embedded else "external (runworker)"
-            self.stdout.write(
-                f"Game server running at http://{shown}:{bound}/ "
-                f"(channel layer: {layer_name}, tick worker and matchmaker: {where}, {settings.TICK_HZ} Hz)"
-            )
-            self.stdout.flush()
+            self.announce("daphne", interface, bound)
 
         endpoint = f"tcp:port={port}:interface={interface.replace(':', chr(92) + ':')}"
         server = Server(
-            application=application,
+            application=get_default_application(),
             endpoints=[endpoint],
             ready_callable=ready,
-            websocket_max_message_size=DAPHNE_MAX_MESSAGE_BYTES,
-            websocket_max_frame_size=DAPHNE_MAX_MESSAGE_BYTES,
-            verbosity=int(options.get("verbosity", 1)),
+            websocket_max_message_size=SERVER_MAX_MESSAGE_BYTES,
+            websocket_max_frame_size=SERVER_MAX_MESSAGE_BYTES,
+            verbosity=verbosity,
         )
         server.run()
+
+    async def serve_uvicorn(self, interface: str, port: int) -> None:
+        import uvicorn
+        from channels.routing import get_default_application
+
+        family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((interface, port))
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {interface}:{port}: {exc}") from None
+        config = uvicorn.Config(
+            get_default_application(),
+            lifespan="off",
+            http="httptools",
+            ws="websockets-sansio",
+            ws_max_size=SERVER_MAX_MESSAGE_BYTES,
+            log_level="warning",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
+            await asyncio.sleep(0.05)
+        if server.started:
+            self.start_workers()
+            self.announce("uvicorn", interface, sock.getsockname()[1])
+        await serving

@@ -1,0 +1,328 @@
+"""The consumer base class every socket of ours uses, and the base of the named-channel workers.
+
+Channels 4.3's ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()`` (a hop onto the
+one thread-sensitive executor) before EVERY handler, and ``await_many_dispatch`` makes a task
+and an ``asyncio.wait`` per message. Our consumers read the socket in a plain loop, take
+channel-layer events in a second one (handlers still run one at a time, under a lock), and
+never hop threads per message: database work goes through ``database_sync_to_async``, which
+closes stale connections itself.
+
+Failures stay contained: a handler that raises is logged with context and counted, the socket
+is closed 1011 and its cleanup runs (once, whatever happens); a write to a socket that is
+already going away is counted and triggers the same cleanup instead of raising into a handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from channels.consumer import AsyncConsumer, get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from gameserver import protocol
+from gameserver.edge import metrics
+from gameserver.edge.eager import run_eagerly
+from gameserver.limits import TokenBucket
+from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+# After a failed channel-layer receive (Redis restarting), wait this long before the next try.
+LAYER_RETRY_SECONDS = 0.5
+
+
+async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None:
+    """The consumer's own messages, one at a time, until a handler raises StopConsumer."""
+    try:
+        while True:
+            message = await receive()
+            async with lock:
+                await dispatch(message)
+    except StopConsumer:
+        pass
+
+
+async def listen(layer: Any, channel: str, lock: asyncio.Lock, dispatch: Handler, name: str) -> None:
+    """A consumer's channel-layer events, dispatched under the same lock as its own messages.
+
+    A failed receive (Redis restarting) is counted and retried, not fatal to the consumer."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            metrics.layer_error("consumer.receive", exc)
+            log.warning("%s: channel receive failed (%r); retrying", name, exc)
+            await asyncio.sleep(LAYER_RETRY_SECONDS)
+            continue
+        async with lock:
+            try:
+                await dispatch(message)
+            except StopConsumer:
+                return
+
+
+class EdgeConsumer(AsyncWebsocketConsumer):
+    """Binary msgpack frames with the per-connection limits every socket of ours has.
+
+    Subclasses call ``setup_limits`` in ``connect``, set ``handlers`` (message type -> coroutine)
+    and ``check_message`` (shape check returning the type), flip ``receiving`` on once the
+    connection is admitted, and put what must happen when the socket goes in ``cleanup``.
+    Every message first takes a rate token (the cheapest check, so a flood costs little); every
+    violation is answered with an error message and spends a strike; out of strikes, closed.
+    """
+
+    handlers: Mapping[str, Handler]
+    receiving = False  # admitted: client messages are handled
+    closing = False  # we are closing: what is still in flight is ignored
+    gone = False  # the transport refused a write: the socket is going away
+    cleaned = False
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        self.scope = scope
+        self.raw_send = send
+        self.base_send = self.guarded_send  # type: ignore[assignment]
+        self.dispatch_lock = asyncio.Lock()  # handlers run one at a time, as in channels
+        self.pending_write: asyncio.Future[Any] | None = None
+        self.background: set[asyncio.Future[Any]] = set()
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
+        listener: asyncio.Task[None] | None = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            listener = asyncio.ensure_future(self._listen())
+        try:
+            await serve(receive, self.dispatch_lock, self.dispatch)
+        finally:
+            if listener is not None:
+                listener.cancel()
+            for task in self.background:
+                task.cancel()
+
+    async def _listen(self) -> None:
+        """Channel-layer events for this socket, dispatched like socket messages."""
+        assert self.channel_layer is not None
+        name = type(self).__name__
+        await listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"no handler for message type {message['type']!r}")
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception as exc:
+            await self.fail(exc, message)
+
+    async def fail(self, exc: Exception, message: dict[str, Any]) -> None:
+        """A handler raised: log and count it, clean up, close 1011; never take the process down."""
+        kind = str(message.get("type"))
+        metrics.HANDLER_ERRORS.labels(consumer=type(self).__name__, event=kind).inc()
+        user = getattr(self.scope.get("user"), "pk", None)
+        log.error(
+            "%s %s (user %r): handler for %r failed; closing %d",
+            type(self).__name__,
+            self.scope.get("path"),
+            user,
+            kind,
+            CloseCode.INTERNAL,
+            exc_info=exc,
+        )
+        self.closing = True
+        await self.run_cleanup()
+        if kind == "websocket.disconnect":
+            raise StopConsumer
+        await self.close(code=int(CloseCode.INTERNAL))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:  # type: ignore[override]
+        self.closing = self.gone = True
+        await self.run_cleanup()
+        raise StopConsumer
+
+    async def cleanup(self) -> None:
+        """What must happen when this socket goes, however it goes (runs exactly once)."""
+
+    async def run_cleanup(self) -> None:
+        if self.cleaned:
+            return
+        self.cleaned = True
+        self.receiving = False
+        try:
+            await self.cleanup()
+        except Exception:
+            metrics.HANDLER_ERRORS.labels(consumer=type(self).__name__, event="cleanup").inc()
+            log.exception("%s %s: cleanup failed", type(self).__name__, self.scope.get("path"))
+
+    async def attempt(self, what: str, step: Awaitable[Any]) -> None:
+        """One cleanup step: a failure is logged and counted, and the next steps still run."""
+        try:
+            await step
+        except Exception as exc:
+            metrics.layer_error(what, exc)
+            log.warning("%s: %s failed: %r", type(self).__name__, what, exc)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    async def guarded_send(self, message: dict[str, Any]) -> None:
+        """Every ASGI send of this consumer: a socket that is going away is not an error."""
+        if self.gone:
+            return
+        try:
+            await self.raw_send(message)
+        except Exception as exc:
+            self.transport_failed(exc)
+
+    def write_now(self, message: dict[str, Any]) -> bool:
+        """Write without waiting (the relay's path); False if gone or still busy with a write."""
+        if self.gone:
+            return False
+        if self.pending_write is not None:
+            if not self.pending_write.done():
+                return False
+            self.pending_write = None
+        try:
+            self.pending_write = run_eagerly(self.raw_send(message))
+        except Exception as exc:
+            self.transport_failed(exc)
+            return False
+        if self.pending_write is not None:
+            self.pending_write.add_done_callback(self._write_done)
+        return True
+
+    def _write_done(self, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.transport_failed(exc)
+
+    def transport_failed(self, exc: BaseException) -> None:
+        """The server refused a write (closing or closed socket): count it and clean up now."""
+        if self.gone:
+            return
+        self.gone = self.closing = True
+        metrics.SEND_ERRORS.labels(consumer=type(self).__name__).inc()
+        log.info("%s %s: write to a closing socket (%r)", type(self).__name__, self.scope.get("path"), exc)
+        self.in_background(self.run_cleanup())
+
+    def in_background(self, work: Awaitable[Any]) -> None:
+        """A task this consumer holds (the loop keeps tasks only weakly) and cancels at the end."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    # --- the protocol ------------------------------------------------------------------------
+
+    def setup_limits(self, *, max_str_len: int = protocol.DEFAULT_LIMITS.max_str_len) -> None:
+        self.limits = protocol.Limits(
+            max_message_bytes=settings.WS_MAX_MESSAGE_BYTES, max_str_len=max_str_len
+        )
+        self.rate = TokenBucket(rate=settings.WS_RATE_PER_SEC, burst=settings.WS_RATE_BURST)
+        self.strikes = TokenBucket(rate=1.0, burst=settings.WS_MAX_STRIKES)
+        self.last_rate_error = float("-inf")
+
+    def check_message(self, message: dict[str, Any]) -> str:
+        """The message's type, after checking its shape; raise ProtocolError otherwise."""
+        raise NotImplementedError
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:  # type: ignore[override]
+        if not self.receiving or self.closing:
+            return
+        now = time.monotonic()
+        if not self.rate.take(now):
+            await self.rate_limited(now)
+            return
+        data = message.get("bytes")
+        try:
+            if data is None:
+                raise ProtocolError(ErrorCode.TEXT_FRAME, "only binary msgpack frames are accepted")
+            decoded = protocol.decode(data, self.limits)
+            kind = self.check_message(decoded)
+            await self.handlers[kind](decoded)
+        except ProtocolError as exc:
+            await self.send_message(protocol.error_message(exc.code, exc.detail))
+            await self.strike(now, CloseCode.PROTOCOL)
+
+    async def on_ping(self, message: dict[str, Any]) -> None:
+        await self.send_message(protocol.pong_message(message["id"]))
+
+    async def rate_limited(self, now: float, what: str = "") -> None:
+        """Drop the message; say so at most once a second; close a sustained flood."""
+        if not await self.strike(now, CloseCode.FLOOD):
+            return
+        if now - self.last_rate_error >= 1.0:
+            self.last_rate_error = now
+            limit = what or f"over {settings.WS_RATE_PER_SEC} messages/s"
+            await self.send_message(
+                protocol.error_message(ErrorCode.RATE_LIMITED, f"{limit}; messages are being dropped")
+            )
+
+    async def strike(self, now: float, code: CloseCode) -> bool:
+        """Count a violation; False (and the connection closed) once the allowance is spent."""
+        if self.strikes.take(now):
+            return True
+        metrics.FLOOD_CLOSES.labels(code=str(int(code))).inc()
+        await self.send_message(protocol.error_message(ErrorCode.TOO_MANY_ERRORS, "too many bad messages"))
+        self.closing = True  # ignore what is still in flight; cleanup runs as usual
+        await self.close(code=int(code))
+        return False
+
+    async def refuse(self, code: CloseCode, error: ErrorCode, detail: str) -> None:
+        """Tell the client why, then close (Daphne drops close reasons, so the error says it)."""
+        await self.send_message(protocol.error_message(error, detail))
+        self.closing = True
+        await self.close(code=int(code))
+
+    async def send_message(self, message: dict[str, Any]) -> None:
+        await self.send(bytes_data=protocol.encode(message))
+
+
+class EdgeWorker(AsyncConsumer):
+    """Base of the named-channel workers: no executor hop or task per message, a handler that
+    raises is logged and counted, and a failed receive on the worker's own channel is retried:
+    none of these is fatal to the worker and everything it owns."""
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        self.scope = scope
+        self.base_send = send  # type: ignore[assignment]
+        self.dispatch_lock = asyncio.Lock()
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
+        assert self.channel_layer is not None, "a worker needs a channel layer"
+        self.channel_name = await self.channel_layer.new_channel()
+        name = type(self).__name__
+        listener = asyncio.ensure_future(
+            listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
+        )
+        try:
+            await serve(receive, self.dispatch_lock, self.dispatch)
+        finally:
+            listener.cancel()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await self.handle(message)
+        except Exception as exc:
+            kind = str(message.get("type"))
+            metrics.HANDLER_ERRORS.labels(consumer=type(self).__name__, event=kind).inc()
+            if isinstance(exc, ValueError):
+                log.warning("%s: dropped event %r: %s", type(self).__name__, kind, exc)
+            else:
+                log.exception("%s: handler for %r failed", type(self).__name__, kind)
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']!r}")
+        await handler(message)

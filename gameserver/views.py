@@ -1,0 +1,22 @@
+"""Views of the project itself (not of a game or the lobby)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """This process's counters in Prometheus' text format; loopback only unless METRICS_PUBLIC."""
+    try:
+        local = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        local = False
+    if not (local or settings.METRICS_PUBLIC):
+        return HttpResponse(status=404)
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,59 @@
+"""run_eagerly: a send that does not block completes on the spot; one that blocks is finished by a task."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gameserver.edge.eager import run_eagerly
+
+
+async def test_a_coroutine_that_never_blocks_completes_before_run_eagerly_returns():
+    done = []
+
+    async def send() -> None:
+        done.append(1)
+
+    assert run_eagerly(send()) is None
+    assert done == [1]
+
+
+async def test_a_coroutine_that_blocks_is_finished_by_a_task_with_its_result():
+    gate = asyncio.Event()
+    steps = []
+
+    async def send() -> str:
+        steps.append("before")
+        await gate.wait()
+        await asyncio.sleep(0)  # a bare yield is handled too
+        steps.append("after")
+        return "sent"
+
+    task = run_eagerly(send())
+    assert task is not None
+    assert steps == ["before"]
+    gate.set()
+    assert await asyncio.wait_for(task, 10) == "sent"
+    assert steps == ["before", "after"]
+
+
+async def test_an_error_before_blocking_is_raised_to_the_caller():
+    async def send() -> None:
+        raise ConnectionResetError("gone")
+
+    with pytest.raises(ConnectionResetError):
+        run_eagerly(send())
+
+
+async def test_an_error_after_blocking_ends_the_task_with_that_error():
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def send() -> None:
+        await future
+
+    task = run_eagerly(send())
+    assert task is not None
+    future.set_exception(BrokenPipeError("closed"))
+    with pytest.raises(BrokenPipeError):
+        await asyncio.wait_for(task, 10)
