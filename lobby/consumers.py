@@ -59,8 +59,8 @@ class LobbyConsumer(EdgeConsumer):
         self.user_id = int(user.pk)
         self.joined = True  # from here on, cleanup has something to undo
         heartbeat.socket_opened()
-        await self.channel_layer.group_add(lobby_group(), self.channel_name)
-        await self.channel_layer.group_add(lobby_user_group(self.user_id), self.channel_name)
+        await self.group_join(lobby_group())
+        await self.group_join(lobby_user_group(self.user_id))
         self.receiving = True
         await self.announce()
 
@@ -80,16 +80,13 @@ class LobbyConsumer(EdgeConsumer):
         if not self.joined:
             return  # never admitted
         heartbeat.socket_closed()
-        layer = self.channel_layer
-        await self.attempt("lobby.group", layer.group_discard(lobby_group(), self.channel_name))
-        await self.attempt(
-            "lobby.user_group", layer.group_discard(lobby_user_group(self.user_id), self.channel_name)
-        )
+        await self.group_leave(lobby_group())
+        await self.group_leave(lobby_user_group(self.user_id))
         # Sent even if the channel is full (a dropped disconnect would leave a ghost); failing
         # that, the process heartbeat lets the matchmaker expire this socket.
         await self.attempt(
             "mm.disconnect",
-            layer.send(
+            self.channel_layer.send(
                 MATCHMAKER_CHANNEL,
                 {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name},
             ),

@@ -61,7 +61,7 @@ class MatchConsumer(EdgeConsumer):
         self.relay = Relay.of(self.channel_layer)
         seat_group = match_seat_group(self.match_id, self.seat)
         await self.channel_layer.group_send(seat_group, {"type": "match.replaced", "by": self.channel_name})
-        await self.channel_layer.group_add(seat_group, self.channel_name)
+        await self.group_join(seat_group)
         self.sink_id = await self.relay.attach(self.match_id, self)
         self.request_snapshot()
 
@@ -136,10 +136,7 @@ class MatchConsumer(EdgeConsumer):
             return  # never admitted
         owner = self.relay.owner(self.match_id)
         await self.attempt("relay.detach", self.relay.detach(self.match_id, self.sink_id))
-        await self.attempt(
-            "match.seat_group",
-            self.channel_layer.group_discard(match_seat_group(self.match_id, self.seat), self.channel_name),
-        )
+        await self.group_leave(match_seat_group(self.match_id, self.seat))
         leave = {
             "type": "match.leave",
             "match_id": self.match_id,

@@ -69,6 +69,9 @@ class TickWorkerConsumer(EdgeWorker):
         runner.start()
         log.info("tick worker: owns match %s", match_id)
 
+    def groups_held(self) -> list[str]:
+        return [match_owner_group(match_id) for match_id in self.runners]
+
     def _runner(self, event: dict[str, Any]) -> MatchRunner | None:
         """The runner an event is for; None for a match this worker does not (or no longer) own."""
         return self.runners.get(str(event["match_id"]))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from channels.consumer import AsyncConsumer, get_handler_name
@@ -53,10 +53,18 @@ async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None
         pass
 
 
-async def listen(layer: Any, channel: str, lock: asyncio.Lock, dispatch: Handler, name: str) -> None:
+async def listen(
+    layer: Any,
+    channel: str,
+    lock: asyncio.Lock,
+    dispatch: Handler,
+    name: str,
+    groups: Callable[[], Iterable[str]],
+) -> None:
     """A consumer's channel-layer events, dispatched under the same lock as its own messages.
 
-    A failed receive (Redis restarting) is counted and retried, not fatal to the consumer."""
+    A failed receive (Redis restarting) is counted and retried, not fatal to the consumer; before
+    each retry the consumer joins its ``groups`` again (a restarted Redis has forgotten them)."""
     while True:
         try:
             message = await layer.receive(channel)
@@ -66,12 +74,23 @@ async def listen(layer: Any, channel: str, lock: asyncio.Lock, dispatch: Handler
             metrics.layer_error("consumer.receive", exc)
             log.warning("%s: channel receive failed (%r); retrying", name, exc)
             await asyncio.sleep(LAYER_RETRY_SECONDS)
+            await rejoin(layer, channel, groups())
             continue
         async with lock:
             try:
                 await dispatch(message)
             except StopConsumer:
                 return
+
+
+async def rejoin(layer: Any, channel: str, groups: Iterable[str]) -> None:
+    """Join ``groups`` again; while the layer is still down this fails, and the next retry tries."""
+    for group in list(groups):
+        try:
+            await layer.group_add(group, channel)
+        except Exception as exc:
+            metrics.layer_error("consumer.rejoin", exc)
+            return
 
 
 class EdgeConsumer(AsyncWebsocketConsumer):
@@ -97,6 +116,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         self.dispatch_lock = asyncio.Lock()  # handlers run one at a time, as in channels
         self.pending_write: asyncio.Future[Any] | None = None
         self.background: set[asyncio.Future[Any]] = set()
+        self.member_of: set[str] = set()  # groups joined, to join again after a layer failure
         self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
         listener: asyncio.Task[None] | None = None
         if self.channel_layer is not None:
@@ -114,7 +134,23 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         """Channel-layer events for this socket, dispatched like socket messages."""
         assert self.channel_layer is not None
         name = type(self).__name__
-        await listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
+        await listen(
+            self.channel_layer,
+            self.channel_name,
+            self.dispatch_lock,
+            self.dispatch,
+            name,
+            lambda: self.member_of,
+        )
+
+    async def group_join(self, group: str) -> None:
+        self.member_of.add(group)
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    async def group_leave(self, group: str) -> None:
+        """A cleanup step: a failure is logged and counted, and the next steps still run."""
+        self.member_of.discard(group)
+        await self.attempt(f"leave {group}", self.channel_layer.group_discard(group, self.channel_name))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
@@ -303,7 +339,14 @@ class EdgeWorker(AsyncConsumer):
         self.channel_name = await self.channel_layer.new_channel()
         name = type(self).__name__
         listener = asyncio.ensure_future(
-            listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
+            listen(
+                self.channel_layer,
+                self.channel_name,
+                self.dispatch_lock,
+                self.dispatch,
+                name,
+                self.groups_held,
+            )
         )
         try:
             await serve(receive, self.dispatch_lock, self.dispatch)
@@ -320,6 +363,10 @@ class EdgeWorker(AsyncConsumer):
                 log.warning("%s: dropped event %r: %s", type(self).__name__, kind, exc)
             else:
                 log.exception("%s: handler for %r failed", type(self).__name__, kind)
+
+    def groups_held(self) -> Iterable[str]:
+        """The groups this worker is in (joined again after a layer failure)."""
+        return ()
 
     async def handle(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from typing import Any
 
+import pytest
 from channels.layers import get_channel_layer
 
 from gameserver.edge.consumer import EdgeConsumer

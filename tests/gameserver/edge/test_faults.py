@@ -1,0 +1,276 @@
+"""Faults provoked for real against real server processes: an oversized frame that makes the
+server drop a socket mid-stream, a client flooding at full speed, a Redis server restarted
+under a running match. Whatever fails, the socket's cleanup runs and the match goes on."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import websocket
+
+from tests.conftest import free_port, wait_for_port
+from tests.e2e import (
+    READY,
+    LobbyClient,
+    Process,
+    create_match,
+    database_url,
+    manage,
+    play,
+    post_json,
+    query,
+    server_env,
+)
+
+OVERSIZED = b"\x00" * (70 * 1024)  # over the server's 64 KiB cap: it drops the connection
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    with database_url(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[str]:
+    env = server_env(DATABASE_URL=db_url)
+    migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+    assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+    process = Process(manage("serve", "--port", "0"), env)
+    try:
+        yield process.wait_for(READY).group(1)
+        assert process.proc.poll() is None, "the server died:\n" + "\n".join(process.lines[-30:])
+    finally:
+        process.stop()
+
+
+def guest(base: str, name: str) -> tuple[int, list[str]]:
+    status, body = post_json(base, "/api/auth/token/", {"guest": name})
+    assert status == 201, body
+    return body["player"]["id"], [f"Authorization: Bearer {body['token']}"]
+
+
+def match_socket(base: str, created: dict[str, Any], seat: int) -> websocket.WebSocket:
+    ticket = created["tickets"][seat]["ticket"]
+    url = base.replace("http://", "ws://") + f"/ws/match/{created['id']}/?ticket={ticket}"
+    return websocket.create_connection(url, timeout=15, origin=base)
+
+
+def next_message(sock: websocket.WebSocket, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message: dict[str, Any] = msgpack.unpackb(sock.recv())
+        if message["t"] == kind:
+            return message
+    raise AssertionError(f"no {kind} within {timeout}s")
+
+
+def an_input(seq: int, **controls: Any) -> bytes:
+    return msgpack.packb({"t": "input", "seq": seq, "mx": 0, "my": 0, "aim": 0, "fire": False, **controls})
+
+
+def test_a_lobby_socket_the_server_drops_mid_stream_leaves_no_ghost(server):
+    _, ann_header = guest(server, "ann")
+    bob_id, bob_header = guest(server, "bob")
+    ann, bob = LobbyClient(server, ann_header), LobbyClient(server, bob_header)
+    ann.expect("welcome")
+    bob.expect("welcome")
+    while not any(bob_id in [p["id"] for p in m.get("joined", [])] for m in ann.seen if m["t"] == "presence"):
+        ann.expect("presence", timeout=15)
+    bob.sock.send_binary(OVERSIZED)  # the server drops bob's socket...
+    for text in ("one", "two", "three"):  # ...while pushes to it are under way
+        ann.send({"t": "chat", "text": text})
+    deadline = time.monotonic() + 30
+    while not any(bob_id in m.get("left", []) for m in ann.seen if m["t"] == "presence"):
+        assert time.monotonic() < deadline, "bob never left the lobby: a ghost"
+        ann.expect("presence", timeout=deadline - time.monotonic())
+    status, body = post_json(server, "/api/auth/token/", {"guest": "bob"})
+    assert status == 201, f"bob's name is still held by a ghost: {body}"
+    ann.close()
+    bob.close()
+
+
+def test_a_match_socket_the_server_drops_mid_stream_stops_its_avatar(server):
+    created = create_match(server, players=2, time_limit=30)
+    a, b = match_socket(server, created, 0), match_socket(server, created, 1)
+    next_message(a, "snapshot")
+    next_message(b, "snapshot")
+    next_message(b, "frame")
+    a.send_binary(an_input(1, mx=1, my=1, fire=True))
+    while next_message(b, "frame")["acks"][0] != 1:
+        pass
+    a.send_binary(OVERSIZED)
+    while (frame := next_message(b, "frame"))["acks"][0] != 2:  # the idle input of an absent seat
+        pass
+    quiet = [next_message(b, "frame") for _ in range(12)]
+    assert quiet[-1]["acks"][0] == 2
+    assert [e for f in [frame, *quiet] for e in f["ev"] if e[0] == "fire" and e[1] == 0] == []
+    a.close()
+    b.close()
+
+
+def test_a_client_flooding_at_full_speed_is_closed_4429_and_the_others_play_on(server, db_url):
+    created = create_match(server, players=3, time_limit=8)
+    flooder = match_socket(server, created, 0)
+    next_message(flooder, "snapshot")
+    deadline = time.monotonic() + 40
+    logs: list[Any] = [None, None]
+    honest = [
+        threading.Thread(
+            target=lambda i=i: logs.__setitem__(
+                i, play(server, created["id"], created["tickets"][i + 1]["ticket"], i + 1, deadline)
+            )
+        )
+        for i in range(2)
+    ]
+    for thread in honest:
+        thread.start()
+    next_message(flooder, "frame", timeout=30)
+    closed: dict[str, Any] = {}
+
+    def read_until_closed() -> None:
+        try:
+            while True:
+                opcode, data = flooder.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    closed["code"] = int.from_bytes(data[:2], "big")
+                    return
+        except (websocket.WebSocketException, OSError) as exc:
+            closed.setdefault("error", repr(exc))
+
+    reader = threading.Thread(target=read_until_closed)
+    reader.start()
+    started, seq = time.monotonic(), 0
+    try:
+        while reader.is_alive() and time.monotonic() - started < 15:
+            seq += 1
+            flooder.send_binary(an_input(seq, mx=1))
+    except (websocket.WebSocketException, OSError):
+        pass  # the server cut it off
+    reader.join(20)
+    flooded_for = time.monotonic() - started
+    assert closed.get("code") == 4429, f"flooder not closed 4429 ({closed}, {seq} inputs sent)"
+    assert flooded_for < 15, f"the flooder was still open after {flooded_for:.1f}s"
+    for thread in honest:
+        thread.join(60)
+    for log in logs:
+        assert log is not None, "an honest player's thread died"
+        assert log.close_code == 1000, f"seat {log.seat} was closed {log.close_code}"
+        assert len(log.ends) == 1
+        assert log.errors == []
+        assert log.max_ack > 0, "the honest player's inputs were applied"
+        assert log.frame_ticks == sorted(set(log.frame_ticks)), "frames out of order or repeated"
+    rows = query(db_url, "SELECT status FROM match_match", ())
+    assert rows == [("finished",)]
+    flooder.close()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so that it can be killed and started again."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (make test installs it)"
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="test-redis-restart-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.proc = subprocess.Popen([*args, "--dir", self.dir], stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, timeout=30)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(db_url):
+    redis = PrivateRedis()
+    redis.start()
+    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url)
+    process: Process | None = None
+    try:
+        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+        process = Process(manage("serve", "--port", "0"), env)
+        base = process.wait_for(READY).group(1)
+        created = create_match(base, players=2, time_limit=10)
+        sockets = [match_socket(base, created, seat) for seat in (0, 1)]
+        seen: list[list[tuple[str, int]]] = [[], []]
+
+        def record(seat: int) -> None:
+            sock, seq = sockets[seat], 0
+            sock.settimeout(30)
+            while True:
+                message = msgpack.unpackb(sock.recv())
+                seen[seat].append((message["t"], message.get("tick", -1)))
+                if message["t"] == "end":
+                    return
+                if message["t"] == "frame" and message["tick"] % 4 == 0:
+                    seq += 1
+                    sock.send_binary(an_input(seq, mx=1))
+
+        threads = [threading.Thread(target=record, args=(seat,)) for seat in (0, 1)]
+        for thread in threads:
+            thread.start()
+        while sum(1 for kind, _ in seen[0] if kind == "frame") < 20:
+            time.sleep(0.1)
+        redis.kill()
+        time.sleep(2)
+        redis.start()
+        for thread in threads:
+            thread.join(60)
+        assert process.proc.poll() is None, "the server process died"
+        for log in seen:
+            assert log[-1][0] == "end"
+            frames_after = [i for i, (kind, _) in enumerate(log) if kind == "frame"]
+            ticks = [tick for kind, tick in log if kind in {"frame", "snapshot"}]
+            assert ticks == sorted(ticks), "frames out of order"
+            for i, (kind, tick) in enumerate(log):  # every jump in ticks comes after a fresh snapshot
+                if kind == "frame" and i and log[i - 1][0] == "frame":
+                    assert tick == log[i - 1][1] + 1, f"a gap was forwarded: {log[i - 1]} -> {log[i]}"
+            assert log.count(("snapshot", ticks[0])) >= 1
+            resumed = [i for i in frames_after if log[i][1] > log[-1][1] - 20]
+            assert resumed, "no frames reached the player after Redis came back"
+        rows = query(db_url, "SELECT status, ticks FROM match_match", ())
+        assert len(rows) == 1
+        assert rows[0][0] == "finished"
+        assert rows[0][1] >= 10 * 20 - 1, "the clock kept running through the outage"
+        for sock in sockets:
+            sock.close()
+    finally:
+        if process is not None:
+            process.stop()
+        redis.close()
