@@ -69,11 +69,12 @@ $(VENDOR): package.json package-lock.json
 	@mkdir -p $(dir $@)
 	cp node_modules/@msgpack/msgpack/dist.umd/msgpack.min.js $@
 
-# The tests start a private redis-server unless REDIS_URL names one, and drive Debian's
-# Chromium (/usr/bin/chromium) for the browser test; install whichever is missing.
+# The tests start a private redis-server unless REDIS_URL names one (the Redis-restart test
+# always starts its own, to kill it), and drive Debian's Chromium (/usr/bin/chromium) for the
+# browser test; install whichever is missing.
 .PHONY: test-services
 test-services:
-	@if [ -z "$$REDIS_URL" ] && ! command -v redis-server >/dev/null; then \
+	@if ! command -v redis-server >/dev/null; then \
 		echo "installing redis-server for the tests"; \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; \

@@ -18,6 +18,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from gameserver.edge.middleware import ServerSendMiddleware  # noqa: E402
 from gameserver.routing import websocket_urlpatterns, worker_channels  # noqa: E402
 from lobby.auth import TokenAuthMiddleware  # noqa: E402
 
@@ -26,8 +27,10 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        "websocket": ServerSendMiddleware(
+            AllowedHostsOriginValidator(
+                AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
         "channel": ChannelNameRouter(worker_channels),
     }

@@ -386,6 +386,18 @@ def wait_quiet(roots: list[int], timeout: float = START_TIMEOUT) -> float:
     return time.monotonic() - began
 
 
+def core_busy(cores: Iterable[int]) -> dict[int, float]:
+    """Busy seconds per core from /proc/stat (everything but idle and iowait)."""
+    wanted = {f"cpu{core}": core for core in cores}
+    out: dict[int, float] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name in wanted:
+            ticks = [int(v) for v in values[:8]]
+            out[wanted[name]] = (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+    return out
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -534,6 +546,7 @@ class Client:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     running: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
     lost_code: int | None = None
     lost_in_window: bool = False
@@ -553,20 +566,31 @@ class Client:
     pending: deque[tuple[int, float]] = field(default_factory=deque)
     seq: int = 0
 
+    async def settled(self, receives: bool) -> None:
+        """Until playing (first frame; for ingress the snapshot) or past hope (refused, cut off)."""
+        ready = self.running if receives else self.synced
+        waits = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(self.finished.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in pending:
+            waiting.cancel()
+
     async def run(self, window: Window, hz: int) -> None:
         try:
-            self.ws = await open_socket(self.url, self.origin)
-        except Exception as exc:
-            self.connect_error = f"{type(exc).__name__}: {exc}"
-            return
+            try:
+                self.ws = await open_socket(self.url, self.origin)
+            except Exception as exc:
+                self.connect_error = f"{type(exc).__name__}: {exc}"
+                return
+            finally:
+                self.connected.set()
+            sender = asyncio.create_task(self.send_inputs(window, hz)) if self.sends else None
+            try:
+                await self.receive(self.ws, window, 1.0 / hz)
+            finally:
+                if sender is not None:
+                    sender.cancel()
         finally:
-            self.connected.set()
-        sender = asyncio.create_task(self.send_inputs(window, hz)) if self.sends else None
-        try:
-            await self.receive(self.ws, window, 1.0 / hz)
-        finally:
-            if sender is not None:
-                sender.cancel()
+            self.finished.set()
 
     async def receive(self, ws: ClientConnection, window: Window, period: float) -> None:
         unpack = msgpack.unpackb
@@ -578,7 +602,7 @@ class Client:
                     self.errors["text frame"] += 1
                     continue
                 message = unpack(data)
-                kind = message["t"]
+                kind = message.get("t")
                 if kind == protocol.FRAME:
                     tick = message["tick"]
                     if window.inside(now):
@@ -590,7 +614,7 @@ class Client:
                             self.jitter.append(abs(now - self.last_frame_at - period))
                     self.last_tick = tick
                     self.last_frame_at = now
-                    if self.track_acks:
+                    if self.track_acks and self.seat >= 0:
                         ack = message["acks"][self.seat]
                         pending = self.pending
                         while pending and pending[0][0] <= ack:
@@ -618,9 +642,13 @@ class Client:
                 self.lost_in_window = window.inside(time.monotonic())
 
     async def send_inputs(self, window: Window, hz: int) -> None:
-        """Inputs at ``hz`` on a drift-free schedule with a random phase; moves change now and then."""
+        """Inputs at ``hz`` on a drift-free schedule with a random phase; moves change now and then.
+
+        Like the browser client, a player sends only once its match runs (first frame); ingress
+        clients, whose matches never run, start at their snapshot.
+        """
         assert self.ws is not None
-        await self.synced.wait()
+        await (self.running if self.track_acks else self.synced).wait()
         loop = asyncio.get_running_loop()
         period = 1.0 / hz
         rng = self.rng
@@ -847,9 +875,8 @@ async def drive(
         if flooder is not None and plan is plans[0] and not await flooder.ready():
             raise RuntimeError("the flooder did not get its snapshot")
     connected_s = time.monotonic() - began
-    events = [c.running if receives else c.synced for c in clients if c.ws is not None]
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), READY_TIMEOUT)
+        await asyncio.wait_for(asyncio.gather(*(c.settled(receives) for c in clients)), READY_TIMEOUT)
     ready_s = time.monotonic() - began
     await asyncio.sleep(args.warmup)
 
@@ -860,6 +887,8 @@ async def drive(
     rss_before = rss_bytes(pids)
     sampler.window_max = rss_before
     sampler.in_window = True
+    cores = [core for core in (args.server_core, args.client_core) if core >= 0]
+    busy0 = core_busy(cores)
     cpu0, flood_cpu0, client_cpu0 = cpu_seconds(pids), cpu_seconds(flood_pids), own_cpu()
     window.start = time.monotonic()
     if flooder is not None:
@@ -867,6 +896,7 @@ async def drive(
     await asyncio.sleep(args.duration)
     window.end = time.monotonic()
     cpu1, flood_cpu1, client_cpu1 = cpu_seconds(pids), cpu_seconds(flood_pids), own_cpu()
+    busy1 = core_busy(cores)
     sampler.in_window = False
     sampler.window_max = max(sampler.window_max, rss_bytes(pids))
     flood_result = await flooder.finish() if flooder is not None else None
@@ -879,6 +909,12 @@ async def drive(
 
     seconds = window.end - window.start
     server_cpu = cpu_delta(cpu0, cpu1) if roots else None
+    # What else ran on our cores (other people's work on a shared machine): busy time minus ours.
+    ours = {
+        args.server_core: server_cpu or 0.0,
+        args.client_core: client_cpu1 - client_cpu0 + cpu_delta(flood_cpu0, flood_cpu1),
+    }
+    others = {core: max(0.0, (busy1[core] - busy0[core] - ours[core]) / seconds * 100) for core in busy0}
     frames = sum(c.frames for c in counted)
     expected = len(counted) * args.hz * seconds if receives else 0
     inputs = sum(c.sent for c in clients)
@@ -920,6 +956,8 @@ async def drive(
         "rss_max_mb": round(sampler.window_max / PAGE_MB, 1) if roots else None,
         "client_cpu_pct": round((client_cpu1 - client_cpu0) / seconds * 100, 1),
         "server_processes": len(pids),
+        "server_core_others_pct": round(others[args.server_core], 1) if args.server_core in others else None,
+        "client_core_others_pct": round(others[args.client_core], 1) if args.client_core in others else None,
     }
     if flood_result is not None:
         flood_result["rss_before_mb"] = round(rss_before / PAGE_MB, 1)
@@ -960,7 +998,10 @@ def run_one(
             head["settle_s"] = round(wait_quiet(roots), 1)
         plans = plan_matches(urls, clients, variant, server == "raw", args.per_match)
         head.update(note=note, servers=len(urls))
-        return head | run_async(drive(plans, roots, variant, args))
+        result = head | run_async(drive(plans, roots, variant, args))
+        if servers is not None and (result["lost"] or result["connect_failures"] or result["errors"]):
+            result["server_output"] = servers.children[-1].tail(30)
+        return result
     except Exception as exc:
         tail = servers.children[0].tail(10) if servers and servers.children else ""
         return head | {"error": f"{type(exc).__name__}: {exc}", "server_output": tail}
@@ -989,6 +1030,7 @@ COLUMNS: list[tuple[str, str, int]] = [
     ("server", "server", 8),
     ("variant", "variant", 7),
     ("clients", "clients", 7),
+    ("ready", "ready", 5),
     ("delivery", "deliv%", 7),
     ("gaps", "gaps", 5),
     ("resyncs", "resync", 6),
@@ -1001,6 +1043,8 @@ COLUMNS: list[tuple[str, str, int]] = [
     ("us_per_input", "us/input", 8),
     ("rss_max_mb", "rssMB", 6),
     ("client_cpu_pct", "cliCPU%", 7),
+    ("server_core_others_pct", "othS%", 5),
+    ("client_core_others_pct", "othC%", 5),
 ]
 RATIO_COLUMNS: list[tuple[str, str, int]] = [("frame_vs_raw", "xraw/fr", 7), ("input_vs_raw", "xraw/in", 7)]
 
@@ -1030,10 +1074,12 @@ def describe_extra(result: dict[str, Any]) -> str:
     notes = []
     if "error" in result:
         return f"    ERROR: {result['error']}\n{result.get('server_output', '')}"
+    if result.get("server_output"):
+        notes.append("server output (tail): " + result["server_output"][-1500:].replace("\n", "\n      "))
     if result.get("connect_failures"):
         notes.append(f"connect failures {result['connect_failures']}: {result['connect_errors']}")
     if result.get("ready", 0) < result.get("players", 0):
-        notes.append(f"only {result['ready']}/{result['players']} ready after {READY_TIMEOUT:.0f} s")
+        notes.append(f"only {result['ready']}/{result['players']} playing when the window opened")
     if result.get("lost"):
         notes.append(f"lost codes {result['lost_codes']} ({result['lost_in_window']} in the window)")
     if result.get("errors"):
@@ -1171,6 +1217,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.flood_ws:
@@ -1178,6 +1228,7 @@ def main(argv: list[str] | None = None) -> None:
 
         uvloop.run(flooder_main(args.flood_ws, args.flood_origin))
         return
+    signal.signal(signal.SIGTERM, interrupted)  # run the finally blocks: stop the servers we started
     if args.client_core >= 0:
         os.sched_setaffinity(0, {args.client_core})  # the flooder process inherits it
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -3,7 +3,8 @@
 Run ``python -m load_tests.plot_edge A.json [B.json ...] OUT.png``. Left: server CPU per delivered
 frame in the egress variant; right: p99 input-to-state latency in the duplex variant; both against
 clients, one line per server and, when several files (labels such as before/after) are given, per
-label. Medians over rounds, from each file's summary.
+label. Medians over rounds, from each file's summary; a point where fewer than 95% of the clients
+were still playing when the window opened is drawn as a cross and says how many were.
 """
 
 from __future__ import annotations
@@ -49,15 +50,24 @@ def plot(series: list[tuple[str, list[dict[str, Any]]]], out: Path) -> None:
         for label, summary in series:
             servers = sorted({row["server"] for row in summary if row["variant"] == variant})
             for server in servers:
-                points = sorted(
-                    (row["clients"], row[key])
-                    for row in summary
-                    if row["variant"] == variant and row["server"] == server and row.get(key) is not None
+                rows = sorted(
+                    (row for row in summary if row["variant"] == variant and row["server"] == server),
+                    key=lambda row: row["clients"],
                 )
-                if not points:
+                rows = [row for row in rows if row.get(key) is not None]
+                if not rows:
                     continue
-                xs, ys = zip(*points, strict=True)
-                axis.plot(xs, ys, marker="o", label=f"{label}: {server}" if several else server)
+                xs = [row["clients"] for row in rows]
+                ys = [row[key] for row in rows]
+                (line,) = axis.plot(xs, ys, marker="o", label=f"{label}: {server}" if several else server)
+                for row in rows:
+                    # A point from the few clients left playing is no measurement of that many: say so.
+                    ready = row.get("ready")
+                    if ready is not None and ready < 0.95 * row["clients"]:
+                        point = (row["clients"], row[key])
+                        axis.plot(*point, marker="X", markersize=11, color=line.get_color())
+                        text = f"{ready:.0f}/{row['clients']} playing"
+                        axis.annotate(text, point, textcoords="offset points", xytext=(6, 6))
         axis.set_title(title)
         axis.set_xlabel("clients")
         axis.set_ylim(bottom=0)

@@ -18,6 +18,7 @@ from channels.layers import BaseChannelLayer
 
 from gameserver import protocol
 from gameserver.edge import metrics
+from gameserver.edge.recovery import LayerWatch
 from gameserver.groups import MATCHMAKER_CHANNEL, match_group
 from match import services
 from match.rules import GameRules, InvalidInput, PlayerSpec
@@ -205,6 +206,7 @@ class MatchRunner:
 
     def _layer_failed(self, what: str, event: dict[str, Any], exc: Exception) -> None:
         metrics.layer_error(f"runner.{what}", exc)
+        LayerWatch.of(self.layer).failed()
         now = time.monotonic()
         if now - self._last_error_log >= ERROR_LOG_SECONDS:
             self._last_error_log = now

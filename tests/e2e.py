@@ -260,9 +260,13 @@ class LobbyClient:
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.05, deadline - time.monotonic()))
             try:
-                opcode, data = self.sock.recv_data()
+                # Control frames come back too: the server's pings (every 20 s) would otherwise
+                # be answered inside one recv that never times out, and the deadline never checked.
+                opcode, data = self.sock.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException:
                 break
+            if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+                continue
             assert opcode == websocket.ABNF.OPCODE_BINARY, f"non-binary frame {opcode}"
             message: dict[str, Any] = msgpack.unpackb(data)
             self.seen.append(message)

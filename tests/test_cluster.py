@@ -36,6 +36,7 @@ from tests.e2e import (
 )
 
 MATCH_SECONDS = 8
+RECV_SLICE = 5.0  # seconds: below Daphne's 20 s keepalive ping interval (see expect_each)
 PLAYERS = 20
 NAMES = [f"pilot{c}" for c in "abcdefghjkmnopqrstuw"]  # no i/l: look-alike names are refused
 SUMMARY_END = re.compile(r"^Ctrl-C stops the cluster")
@@ -117,14 +118,10 @@ def as_uuid(value: Any) -> str:
     return str(uuid.UUID(str(value)))
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    with database_url(tmp_path) as url:
-        yield url
-
-
 @dataclass
 class Player:
+    """One of the 20: its account, which server (0: server-1, 1: server-2) it uses, its sockets."""
+
     id: int
     server: int
     base: str
@@ -132,6 +129,37 @@ class Player:
     lobby: LobbyClient
     ready: dict[str, Any] = field(default_factory=dict)
     log: PlayerLog | None = None
+
+
+def expect_each(
+    players: list[Player], kind: str, timeout: float = 30.0, **fields: Any
+) -> list[dict[str, Any]]:
+    """The next ``kind`` message on every player's lobby socket, all within one deadline; a
+    failure names every player that missed it.
+
+    Asked for in slices of at most RECV_SLICE seconds: websocket-client answers Daphne's
+    keepalive pings (every 20 s) inside one receive, so a longer socket timeout never expires
+    on a socket that only gets pings, and ``LobbyClient.expect`` would wait forever."""
+    deadline = time.monotonic() + timeout
+    got, missing = [], []
+    for player in players:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                got.append(player.lobby.expect(kind, timeout=max(0.5, min(left, RECV_SLICE)), **fields))
+                break
+            except AssertionError as exc:
+                if left <= RECV_SLICE or not str(exc).startswith(f"no {kind} "):
+                    missing.append(f"player {player.id} on server-{player.server + 1}: {exc}")
+                    break
+    assert not missing, f"{kind} missing for {len(missing)} of {len(players)} players: {missing[:3]}"
+    return got
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    with database_url(tmp_path) as url:
+        yield url
 
 
 def test_twenty_players_on_two_server_processes_are_matched_together_and_every_result_is_stored_once(
@@ -160,7 +188,7 @@ def test_twenty_players_on_two_server_processes_are_matched_together_and_every_r
             assert status == 201, body
             header = [f"Authorization: Bearer {body['token']}"]
             players.append(Player(body["player"]["id"], i % 2, base, header, LobbyClient(base, header)))
-        welcomes = [player.lobby.expect("welcome", timeout=30) for player in players]
+        welcomes = expect_each(players, "welcome")
         assert [w["me"]["id"] for w in welcomes] == [p.id for p in players]
         # One lobby across both processes: whoever the matchmaker welcomed last saw everybody.
         assert max(w["online"] for w in welcomes) == PLAYERS
@@ -169,12 +197,11 @@ def test_twenty_players_on_two_server_processes_are_matched_together_and_every_r
         for player in players:
             player.lobby.send({"t": "queue_join", "mode": "team"})
             player.lobby.expect("queue", timeout=30, mode="team")
-        for player in players:
-            found = player.lobby.expect("match_found", timeout=30)
+        for player, found in zip(players, expect_each(players, "match_found"), strict=True):
             assert found["mode"] == "team"
             player.lobby.send({"t": "ready", "check": found["check"], "accept": True})
-        for player in players:
-            player.ready = player.lobby.expect("match_ready", timeout=30)
+        for player, ready in zip(players, expect_each(players, "match_ready"), strict=True):
+            player.ready = ready
 
         matches: dict[str, list[Player]] = defaultdict(list)
         for player in players:
@@ -241,17 +268,9 @@ def test_twenty_players_on_two_server_processes_are_matched_together_and_every_r
         assert sorted(g for (g,) in games) == [1] * PLAYERS, "each result applied to the ratings once"
 
         # ... and pushed to each player's lobby socket, on whichever server it is.
-        missing = []
-        deadline = time.monotonic() + 30
-        for player in players:
-            try:
-                change = player.lobby.expect("rating", timeout=max(1.0, deadline - time.monotonic()))
-            except AssertionError:
-                missing.append(f"player {player.id} on server-{player.server + 1} ({player.ready['match']})")
-                continue
+        for player, change in zip(players, expect_each(players, "rating"), strict=True):
             assert (change["mode"], change["match"]) == ("team", player.ready["match"])
             assert change["before"] == 1000
-        assert not missing, f"no rating message for {missing}"
     finally:
         for player in players:
             player.lobby.close()

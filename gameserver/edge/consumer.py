@@ -29,6 +29,8 @@ from django.conf import settings
 from gameserver import protocol
 from gameserver.edge import metrics
 from gameserver.edge.eager import run_eagerly
+from gameserver.edge.middleware import SERVER_SEND
+from gameserver.edge.recovery import LayerWatch
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
 
@@ -40,6 +42,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 # After a failed channel-layer receive (Redis restarting), wait this long before the next try.
 LAYER_RETRY_SECONDS = 0.5
+STOP = "edge.stop"  # the message that ends a consumer's listener (see stop_listening)
+STOP_SECONDS = 5.0
 
 
 async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None:
@@ -53,18 +57,11 @@ async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None
         pass
 
 
-async def listen(
-    layer: Any,
-    channel: str,
-    lock: asyncio.Lock,
-    dispatch: Handler,
-    name: str,
-    groups: Callable[[], Iterable[str]],
-) -> None:
+async def listen(layer: Any, channel: str, lock: asyncio.Lock, dispatch: Handler, name: str) -> None:
     """A consumer's channel-layer events, dispatched under the same lock as its own messages.
 
-    A failed receive (Redis restarting) is counted and retried, not fatal to the consumer; before
-    each retry the consumer joins its ``groups`` again (a restarted Redis has forgotten them)."""
+    A failed receive (Redis restarting) is counted and retried, not fatal to the consumer; the
+    process's LayerWatch then has everyone join their groups again (a restarted Redis forgot)."""
     while True:
         try:
             message = await layer.receive(channel)
@@ -72,10 +69,12 @@ async def listen(
             raise
         except Exception as exc:
             metrics.layer_error("consumer.receive", exc)
+            LayerWatch.of(layer).failed()
             log.warning("%s: channel receive failed (%r); retrying", name, exc)
             await asyncio.sleep(LAYER_RETRY_SECONDS)
-            await rejoin(layer, channel, groups())
             continue
+        if message.get("type") == STOP:
+            return
         async with lock:
             try:
                 await dispatch(message)
@@ -83,14 +82,27 @@ async def listen(
                 return
 
 
+async def stop_listening(layer: Any, channel: str, listener: asyncio.Task[None]) -> None:
+    """End a listener by a message on its own channel, not by cancelling its receive.
+
+    With channels-redis, one of a process's pending receives reads for all of them; cancelled
+    in the middle of that read, it loses a message Redis already handed over, which may be for
+    another socket of the process (django/channels_redis#366: seen here as a rating push that
+    never reached a lobby socket while match sockets of the same process were closing).
+    """
+    if listener.done():
+        return
+    try:
+        await layer.send(channel, {"type": STOP})
+        await asyncio.wait_for(asyncio.shield(listener), STOP_SECONDS)
+    except Exception:  # the layer is down, or the listener is stuck: cancelling loses nothing now
+        listener.cancel()
+
+
 async def rejoin(layer: Any, channel: str, groups: Iterable[str]) -> None:
-    """Join ``groups`` again; while the layer is still down this fails, and the next retry tries."""
+    """Join ``groups`` again (after a layer failure); a failure here propagates to LayerWatch."""
     for group in list(groups):
-        try:
-            await layer.group_add(group, channel)
-        except Exception as exc:
-            metrics.layer_error("consumer.rejoin", exc)
-            return
+        await layer.group_add(group, channel)
 
 
 class EdgeConsumer(AsyncWebsocketConsumer):
@@ -111,7 +123,8 @@ class EdgeConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
         self.scope = scope
-        self.raw_send = send
+        # The server's own send when ServerSendMiddleware is outermost (see middleware.py).
+        self.raw_send = scope.get(SERVER_SEND, send)
         self.base_send = self.guarded_send  # type: ignore[assignment]
         self.dispatch_lock = asyncio.Lock()  # handlers run one at a time, as in channels
         self.pending_write: asyncio.Future[Any] | None = None
@@ -126,7 +139,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
             if listener is not None:
-                listener.cancel()
+                await stop_listening(self.channel_layer, self.channel_name, listener)
             for task in self.background:
                 task.cancel()
 
@@ -134,16 +147,14 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         """Channel-layer events for this socket, dispatched like socket messages."""
         assert self.channel_layer is not None
         name = type(self).__name__
-        await listen(
-            self.channel_layer,
-            self.channel_name,
-            self.dispatch_lock,
-            self.dispatch,
-            name,
-            lambda: self.member_of,
-        )
+        await listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
+
+    async def rejoin_groups(self) -> None:
+        await rejoin(self.channel_layer, self.channel_name, self.member_of)
 
     async def group_join(self, group: str) -> None:
+        if not self.member_of:
+            LayerWatch.of(self.channel_layer).register(self)
         self.member_of.add(group)
         await self.channel_layer.group_add(group, self.channel_name)
 
@@ -339,15 +350,9 @@ class EdgeWorker(AsyncConsumer):
         self.channel_name = await self.channel_layer.new_channel()
         name = type(self).__name__
         listener = asyncio.ensure_future(
-            listen(
-                self.channel_layer,
-                self.channel_name,
-                self.dispatch_lock,
-                self.dispatch,
-                name,
-                self.groups_held,
-            )
+            listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
         )
+        LayerWatch.of(self.channel_layer).register(self)
         try:
             await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
@@ -367,6 +372,9 @@ class EdgeWorker(AsyncConsumer):
     def groups_held(self) -> Iterable[str]:
         """The groups this worker is in (joined again after a layer failure)."""
         return ()
+
+    async def rejoin_groups(self) -> None:
+        await rejoin(self.channel_layer, self.channel_name, self.groups_held())
 
     async def handle(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)

@@ -15,7 +15,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from channels.exceptions import ChannelFull
+
 from gameserver.edge import metrics
+from gameserver.edge.recovery import LayerWatch
 
 if TYPE_CHECKING:
     from gameserver.edge.relay import Relay
@@ -79,6 +82,8 @@ class InputBatcher:
     def _failed(self, match_id: str, exc: BaseException) -> None:
         """A lost batch (ChannelFull, a layer error): count it; the next tick's batch carries on."""
         metrics.layer_error("inputs.flush", exc)
+        if not isinstance(exc, ChannelFull):
+            LayerWatch.of(self.relay.layer).failed()
         now = time.monotonic()
         if now - self.last_error_log >= ERROR_LOG_SECONDS:
             self.last_error_log = now

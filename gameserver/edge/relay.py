@@ -25,6 +25,7 @@ from django.conf import settings
 
 from gameserver.edge import metrics
 from gameserver.edge.inputs import InputBatcher
+from gameserver.edge.recovery import LayerWatch
 from gameserver.groups import match_group
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class Relay:
                 self._started = None
                 raise
             self._task = asyncio.ensure_future(self._run())
+            LayerWatch.of(self.layer).register(self)
             self._started.set_result(self.channel)
         return await asyncio.shield(self._started)
 
@@ -141,9 +143,9 @@ class Relay:
                 raise
             except Exception as exc:
                 metrics.layer_error("relay.receive", exc)
+                LayerWatch.of(self.layer).failed()
                 log.warning("relay: channel receive failed (%r); retrying", exc)
                 await asyncio.sleep(RETRY_SECONDS)
-                await self._rejoin()
                 continue
             handler = self._handlers.get(event.get("type", ""))
             if handler is None:
@@ -155,14 +157,10 @@ class Relay:
                 metrics.HANDLER_ERRORS.labels(consumer="Relay", event=str(event.get("type"))).inc()
                 log.exception("relay: handler for %r failed", event.get("type"))
 
-    async def _rejoin(self) -> None:
+    async def rejoin_groups(self) -> None:
         """After a layer failure (a restarted Redis forgets groups), join every match's group again."""
         for match_id in list(self.sinks):
-            try:
-                await self.layer.group_add(match_group(match_id), self.channel)
-            except Exception as exc:
-                metrics.layer_error("relay.rejoin", exc)
-                return  # still down: the next failed receive tries again
+            await self.layer.group_add(match_group(match_id), self.channel)
 
     # --- events from the match owners (all plain functions: nothing here waits) -----------------
 

@@ -108,6 +108,9 @@ class Command(BaseCommand):
         from channels.routing import get_default_application
         from daphne.server import Server
 
+        from gameserver.edge.servers import quiet_autobahn
+
+        quiet_autobahn()
         server: Server
 
         def ready() -> None:

@@ -77,6 +77,8 @@ def delta(prev: ArenaState, state: ArenaState) -> Wire:
     out: Wire = {"tick": state.tick}
     changed: list[Wire] = []
     for old_p, new_p in zip(prev.players, state.players, strict=True):
+        if old_p == new_p:  # the common case (an idle or absent player): no wire maps to build
+            continue
         old = player_wire(old_p)
         diff: Wire = {k: v for k, v in player_wire(new_p).items() if old[k] != v}
         if diff:

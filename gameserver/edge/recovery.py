@@ -1,0 +1,72 @@
+"""Getting a process's group memberships back after the channel layer failed.
+
+A restarted Redis has forgotten every group. Only one of a process's pending receives reads
+from Redis at a time (channels-redis), so the relay or a socket may never see the failure
+itself; whoever sees one reports it here, and ONE task per layer waits until the layer answers
+again, then asks everything registered (the relay, the sockets, the workers) to join its groups
+again. Players then resync from snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import BaseChannelLayer
+
+from gameserver.edge import metrics
+
+log = logging.getLogger(__name__)
+
+PROBE_SECONDS = 0.5  # how often a down layer is tried
+PROBE_GROUP = "edge-probe"
+
+
+class Member(Protocol):
+    async def rejoin_groups(self) -> None: ...
+
+
+class LayerWatch:
+    """One per channel layer."""
+
+    _instances: weakref.WeakKeyDictionary[BaseChannelLayer, LayerWatch] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, layer: BaseChannelLayer) -> LayerWatch:
+        watch = cls._instances.get(layer)
+        if watch is None:
+            watch = cls._instances[layer] = cls(layer)
+        return watch
+
+    def __init__(self, layer: BaseChannelLayer) -> None:
+        self.layer = layer
+        self.members: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+
+    def register(self, member: Member) -> None:
+        self.members.add(member)
+
+    def failed(self) -> None:
+        """A layer operation failed somewhere in this process: recover once it answers again."""
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._recover())
+
+    async def _recover(self) -> None:
+        channel = await self.layer.new_channel()
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            try:
+                await self.layer.group_add(PROBE_GROUP, channel)
+                await self.layer.group_discard(PROBE_GROUP, channel)
+                break
+            except Exception as exc:
+                metrics.layer_error("recovery.probe", exc)
+        log.warning("channel layer answers again; %d members join their groups again", len(self.members))
+        for member in list(self.members):
+            try:
+                await member.rejoin_groups()
+            except Exception as exc:  # down again: the next failure starts another recovery
+                metrics.layer_error("recovery.rejoin", exc)
+                return
