@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from gameserver import protocol
@@ -206,7 +207,8 @@ class MatchRunner:
 
     def _layer_failed(self, what: str, event: dict[str, Any], exc: Exception) -> None:
         metrics.layer_error(f"runner.{what}", exc)
-        LayerWatch.of(self.layer).failed()
+        if not isinstance(exc, ChannelFull):  # a full channel is load, not a lost connection
+            LayerWatch.of(self.layer).failed()
         now = time.monotonic()
         if now - self._last_error_log >= ERROR_LOG_SECONDS:
             self._last_error_log = now

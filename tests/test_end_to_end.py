@@ -87,7 +87,7 @@ def test_make_run_serves_a_match_that_two_players_play_to_the_end(db_url):
 
 
 @pytest.mark.parametrize(
-    ("server", "loop"), [("uvicorn", "asyncio"), ("uvicorn", "uvloop"), ("daphne", "uvloop")]
+    ("server", "loop"), [("uvicorn", "asyncio"), ("uvicorn", "uvloop"), ("daphne", "asyncio")]
 )
 def test_the_same_application_plays_a_match_under_each_server_and_loop(db_url, server, loop):
     """The ASGI application is server-agnostic: uvicorn serves it unchanged, frames and closes alike."""

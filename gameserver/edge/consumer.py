@@ -136,12 +136,29 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             self.channel_name = await self.channel_layer.new_channel()
             listener = asyncio.ensure_future(self._listen())
         try:
-            await serve(receive, self.dispatch_lock, self.dispatch)
+            await self._serve(receive)
         finally:
             if listener is not None:
                 await stop_listening(self.channel_layer, self.channel_name, listener)
             for task in self.background:
                 task.cancel()
+
+    async def _serve(self, receive: Receive) -> None:
+        """``serve``, with the socket's own messages (the hot path) going straight to their handler."""
+        lock = self.dispatch_lock
+        try:
+            while True:
+                message = await receive()
+                async with lock:
+                    if message["type"] == "websocket.receive":
+                        try:
+                            await self.websocket_receive(message)
+                        except Exception as exc:
+                            await self.fail(exc, message)
+                    else:
+                        await self.dispatch(message)
+        except StopConsumer:
+            pass
 
     async def _listen(self) -> None:
         """Channel-layer events for this socket, dispatched like socket messages."""
