@@ -166,7 +166,7 @@ TICK_HZ = env_int("TICK_HZ", 20, minimum=1, maximum=120)
 # `manage.py serve`'s ASGI server and event loop (see docs/operations.md; docs/benchmarks.md
 # has both servers and loops measured).
 SERVE_SERVER = os.environ.get("SERVE_SERVER", "daphne")
-SERVE_LOOP = os.environ.get("SERVE_LOOP", "uvloop")  # it pays under both servers (benchmarks.md)
+SERVE_LOOP = os.environ.get("SERVE_LOOP", "uvloop")  # uvicorn's; it pays (benchmarks.md)
 if SERVE_SERVER not in {"daphne", "uvicorn"}:
     raise ImproperlyConfigured(f"SERVE_SERVER must be daphne or uvicorn, got {SERVE_SERVER!r}")
 if SERVE_LOOP not in {"asyncio", "uvloop"}:

@@ -43,7 +43,7 @@ class Command(BaseCommand):
             "--loop",
             choices=["asyncio", "uvloop"],
             default=settings.SERVE_LOOP,
-            help="event loop (default: SERVE_LOOP)",
+            help="uvicorn's event loop (default: SERVE_LOOP); Daphne always runs Twisted's asyncio loop",
         )
         parser.add_argument(
             "--no-worker",
@@ -60,13 +60,13 @@ class Command(BaseCommand):
         embedded = settings.EMBEDDED_WORKER and not no_worker
         if not embedded and not settings.REDIS_URL:
             raise CommandError("without REDIS_URL the tick worker must run in this process")
-        if loop == "uvloop":
+        if loop == "uvloop" and server == "uvicorn":
             import uvloop
 
-            # Before Daphne's import creates the loop its Twisted reactor runs on.
+            # Daphne's Twisted reactor got its (asyncio) loop when Django loaded the daphne app,
+            # before any command runs: the loop setting is uvicorn's only.
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         self.embedded = embedded
-        self.loop_name = loop
         interface = host.strip("[]")
         if server == "uvicorn":
             asyncio.run(self.serve_uvicorn(interface, port))
@@ -94,12 +94,14 @@ class Command(BaseCommand):
 
     def announce(self, server: str, interface: str, port: int) -> None:
         shown = f"[{interface}]" if ":" in interface else interface
+        running = type(asyncio.get_event_loop_policy().get_event_loop()).__module__
+        loop = "uvloop" if running.startswith("uvloop") else "asyncio"  # the loop really in use
         layer_name = "redis" if settings.REDIS_URL else "in-memory"
         where = "in this process" if self.embedded else "external (runworker)"
         self.stdout.write(
             f"Game server running at http://{shown}:{port}/ "
             f"(channel layer: {layer_name}, tick worker and matchmaker: {where}, {settings.TICK_HZ} Hz, "
-            f"{server} on {self.loop_name})"
+            f"{server} on {loop})"
         )
         self.stdout.flush()
 
