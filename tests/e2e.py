@@ -164,10 +164,12 @@ def play(
     sock = websocket.create_connection(ws_url, timeout=5, origin=base_url, header=header or [])
     players: dict[int, dict[str, Any]] = {}
     seq = 0
+    server_closed = False
     try:
         while time.monotonic() < deadline:
             opcode, data = sock.recv_data()
             if opcode == websocket.ABNF.OPCODE_CLOSE:
+                server_closed = True
                 log.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
                 break
             assert opcode == websocket.ABNF.OPCODE_BINARY, f"non-binary frame {opcode}"
@@ -192,7 +194,12 @@ def play(
     except websocket.WebSocketConnectionClosedException:
         pass
     finally:
-        sock.close()
+        # After the server's close frame (which websocket-client already answered) a second
+        # close handshake would write to a socket the server has dropped: reset by peer.
+        if server_closed:
+            sock.shutdown()
+        else:
+            sock.close()
     return log
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from channels.layers import BaseChannelLayer
 
 from gameserver.edge import metrics
+from gameserver.edge.perlayer import PerLayer
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +29,11 @@ class Member(Protocol):
     async def rejoin_groups(self) -> None: ...
 
 
-class LayerWatch:
+class LayerWatch(PerLayer):
     """One per channel layer."""
 
-    _instances: weakref.WeakKeyDictionary[BaseChannelLayer, LayerWatch] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def of(cls, layer: BaseChannelLayer) -> LayerWatch:
-        watch = cls._instances.get(layer)
-        if watch is None:
-            watch = cls._instances[layer] = cls(layer)
-        return watch
-
     def __init__(self, layer: BaseChannelLayer) -> None:
-        self.layer = layer
+        super().__init__(layer)
         self.members: weakref.WeakSet[Any] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
 

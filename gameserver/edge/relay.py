@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ from django.conf import settings
 
 from gameserver.edge import metrics
 from gameserver.edge.inputs import InputBatcher
+from gameserver.edge.perlayer import PerLayer
 from gameserver.edge.recovery import LayerWatch
 from gameserver.groups import match_group
 
@@ -44,20 +44,11 @@ class FrameSink(Protocol):
     def relay_end(self, message: Message) -> None: ...
 
 
-class Relay:
+class Relay(PerLayer):
     """One per channel layer (so one per server process, and one per test's fresh layer)."""
 
-    _instances: weakref.WeakKeyDictionary[BaseChannelLayer, Relay] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def of(cls, layer: BaseChannelLayer) -> Relay:
-        relay = cls._instances.get(layer)
-        if relay is None:
-            relay = cls._instances[layer] = cls(layer)
-        return relay
-
     def __init__(self, layer: BaseChannelLayer) -> None:
-        self.layer = layer
+        super().__init__(layer)
         self.channel = ""
         self.sinks: dict[str, dict[int, FrameSink]] = {}  # match -> sink id -> socket
         self.owners: dict[str, str] = {}  # match -> the owner's channel, from its snapshots

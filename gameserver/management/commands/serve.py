@@ -110,9 +110,10 @@ class Command(BaseCommand):
         from channels.routing import get_default_application
         from daphne.server import Server
 
-        from gameserver.edge.servers import quiet_autobahn
+        from gameserver.edge.servers import direct_twisted_writes, quiet_autobahn
 
         quiet_autobahn()
+        direct_twisted_writes()
         server: Server
 
         def ready() -> None:
