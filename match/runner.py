@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from gameserver import protocol
-from gameserver.edge import metrics
 from gameserver.edge.recovery import LayerWatch
 from gameserver.groups import MATCHMAKER_CHANNEL, match_group
 from match import services
@@ -29,7 +26,6 @@ log = logging.getLogger(__name__)
 # If the loop falls this far behind (a long GC pause, a stalled database), stop catching up
 # tick by tick and re-base the clock instead of bursting dozens of frames at once.
 MAX_LAG_SECONDS = 1.0
-ERROR_LOG_SECONDS = 5.0  # a failing layer is logged at most this often (and counted always)
 
 
 class MatchRunner:
@@ -63,7 +59,6 @@ class MatchRunner:
         self.pending: dict[int, Any] = {}  # seat -> newest decoded input since the last tick
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
         self._started = asyncio.Event()
-        self._last_error_log = float("-inf")
 
     # --- lifecycle hooks (called by the worker consumer) -----------------------------------
 
@@ -206,20 +201,7 @@ class MatchRunner:
             self._layer_failed("send", event, exc)
 
     def _layer_failed(self, what: str, event: dict[str, Any], exc: Exception) -> None:
-        metrics.layer_error(f"runner.{what}", exc)
-        if not isinstance(exc, ChannelFull):  # a full channel is load, not a lost connection
-            LayerWatch.of(self.layer).failed()
-        now = time.monotonic()
-        if now - self._last_error_log >= ERROR_LOG_SECONDS:
-            self._last_error_log = now
-            log.warning(
-                "match %s: %s of %r failed: %r (counted; logged at most every %ss)",
-                self.match_id,
-                what,
-                event["type"],
-                exc,
-                ERROR_LOG_SECONDS,
-            )
+        LayerWatch.of(self.layer).report(f"runner.{what}", exc, f"match {self.match_id}, {event['type']}")
 
     async def _finish(self, result: dict[str, Any], *, aborted: bool) -> None:
         """Write the result once, tell every player, then let the worker release the match."""

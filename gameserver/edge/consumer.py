@@ -68,9 +68,7 @@ async def listen(layer: Any, channel: str, lock: asyncio.Lock, dispatch: Handler
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            metrics.layer_error("consumer.receive", exc)
-            LayerWatch.of(layer).failed()
-            log.warning("%s: channel receive failed (%r); retrying", name, exc)
+            LayerWatch.of(layer).report(f"{name}.receive", exc, "retrying")
             await asyncio.sleep(LAYER_RETRY_SECONDS)
             continue
         if message.get("type") == STOP:
@@ -136,29 +134,12 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             self.channel_name = await self.channel_layer.new_channel()
             listener = asyncio.ensure_future(self._listen())
         try:
-            await self._serve(receive)
+            await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
             if listener is not None:
                 await stop_listening(self.channel_layer, self.channel_name, listener)
             for task in self.background:
                 task.cancel()
-
-    async def _serve(self, receive: Receive) -> None:
-        """``serve``, with the socket's own messages (the hot path) going straight to their handler."""
-        lock = self.dispatch_lock
-        try:
-            while True:
-                message = await receive()
-                async with lock:
-                    if message["type"] == "websocket.receive":
-                        try:
-                            await self.websocket_receive(message)
-                        except Exception as exc:
-                            await self.fail(exc, message)
-                    else:
-                        await self.dispatch(message)
-        except StopConsumer:
-            pass
 
     async def _listen(self) -> None:
         """Channel-layer events for this socket, dispatched like socket messages."""
@@ -182,6 +163,9 @@ class EdgeConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
+            if message["type"] == "websocket.receive":  # the hot path: no name lookup
+                await self.websocket_receive(message)
+                return
             handler = getattr(self, get_handler_name(message), None)
             if handler is None:
                 raise ValueError(f"no handler for message type {message['type']!r}")

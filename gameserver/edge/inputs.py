@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from typing import TYPE_CHECKING, Any
-
-from channels.exceptions import ChannelFull
 
 from gameserver.edge import metrics
 from gameserver.edge.recovery import LayerWatch
@@ -28,7 +25,6 @@ log = logging.getLogger(__name__)
 # Flush this far (a fraction of the period) before the next tick is due here, so the batch
 # reaches the owner in time even through Redis and a busy loop.
 LEAD = 0.3
-ERROR_LOG_SECONDS = 5.0  # log a failing flush at most this often (they are counted always)
 
 
 class InputBatcher:
@@ -38,7 +34,6 @@ class InputBatcher:
         self.relay = relay
         self.pending: dict[str, dict[int, dict[str, Any]]] = {}  # match -> seat -> input fields
         self.flushed_for: dict[str, float] = {}  # match -> the tick time its last flush was for
-        self.last_error_log = float("-inf")
 
     def put(self, match_id: str, seat: int, fields: dict[str, Any]) -> None:
         seats = self.pending.get(match_id)
@@ -76,20 +71,6 @@ class InputBatcher:
         task.add_done_callback(functools.partial(self._sent, match_id))
 
     def _sent(self, match_id: str, task: asyncio.Future[Any]) -> None:
+        """A lost batch (ChannelFull, a layer error) is reported; the next tick's batch carries on."""
         if not task.cancelled() and (exc := task.exception()) is not None:
-            self._failed(match_id, exc)
-
-    def _failed(self, match_id: str, exc: BaseException) -> None:
-        """A lost batch (ChannelFull, a layer error): count it; the next tick's batch carries on."""
-        metrics.layer_error("inputs.flush", exc)
-        if not isinstance(exc, ChannelFull):
-            LayerWatch.of(self.relay.layer).failed()
-        now = time.monotonic()
-        if now - self.last_error_log >= ERROR_LOG_SECONDS:
-            self.last_error_log = now
-            log.warning(
-                "inputs: batch for match %s lost: %r (counted; logged at most every %ss)",
-                match_id,
-                exc,
-                ERROR_LOG_SECONDS,
-            )
+            LayerWatch.of(self.relay.layer).report("inputs.flush", exc, f"match {match_id}")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from typing import Any, Protocol
 
+from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from gameserver.edge import metrics
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 0.5  # how often a down layer is tried
 PROBE_GROUP = "edge-probe"
+LOG_SECONDS = 5.0  # a failing layer is logged at most this often per place (always counted)
 
 
 class Member(Protocol):
@@ -36,6 +39,20 @@ class LayerWatch(PerLayer):
         super().__init__(layer)
         self.members: weakref.WeakSet[Any] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
+        self.logged: dict[str, float] = {}  # where -> when its last failure was logged
+
+    def report(self, where: str, exc: BaseException, what: str) -> None:
+        """A layer operation failed: count it, recover unless it was only a full channel (load,
+        not a lost connection), and log it at most every LOG_SECONDS for each ``where``."""
+        metrics.layer_error(where, exc)
+        if not isinstance(exc, ChannelFull):
+            self.failed()
+        now = time.monotonic()
+        if now - self.logged.get(where, float("-inf")) >= LOG_SECONDS:
+            self.logged[where] = now
+            log.warning(
+                "%s failed: %r (%s; counted, logged at most every %ss)", where, exc, what, LOG_SECONDS
+            )
 
     def register(self, member: Member) -> None:
         self.members.add(member)

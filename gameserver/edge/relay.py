@@ -133,9 +133,7 @@ class Relay(PerLayer):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.layer_error("relay.receive", exc)
-                LayerWatch.of(self.layer).failed()
-                log.warning("relay: channel receive failed (%r); retrying", exc)
+                LayerWatch.of(self.layer).report("relay.receive", exc, "retrying")
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             handler = self._handlers.get(event.get("type", ""))
