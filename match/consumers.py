@@ -33,6 +33,7 @@ JOIN_ATTEMPTS = 10
 class MatchConsumer(EdgeConsumer):
     """Binary msgpack frames only; limits per connection are documented in docs/protocol.md."""
 
+    direct_delivery = True  # inputs at 20 Hz from every player
     match_id: str
     seat: int
     rules: GameRules

@@ -29,8 +29,9 @@ from django.conf import settings
 from gameserver import protocol
 from gameserver.edge import metrics
 from gameserver.edge.eager import run_eagerly
-from gameserver.edge.middleware import SERVER_SEND
+from gameserver.edge.middleware import SERVER_RECEIVE, SERVER_SEND, deliver_directly
 from gameserver.edge.recovery import LayerWatch
+from gameserver.edge.servers import daphne_frame_writer
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
 
@@ -51,6 +52,8 @@ async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None
     try:
         while True:
             message = await receive()
+            if message["type"] == STOP:  # see EdgeConsumer.deliver
+                return
             async with lock:
                 await dispatch(message)
     except StopConsumer:
@@ -114,6 +117,9 @@ class EdgeConsumer(AsyncWebsocketConsumer):
     """
 
     handlers: Mapping[str, Handler]
+    # Take socket messages inside the server's read when the consumer is idle (Daphne only; see
+    # middleware.deliver_directly): for sockets whose messages are many and quick (inputs).
+    direct_delivery = False
     receiving = False  # admitted: client messages are handled
     closing = False  # we are closing: what is still in flight is ignored
     gone = False  # the transport refused a write: the socket is going away
@@ -123,12 +129,16 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         # The server's own send when ServerSendMiddleware is outermost (see middleware.py).
         self.raw_send = scope.get(SERVER_SEND, send)
+        self.frame_writer = daphne_frame_writer(self.raw_send)  # None: not Daphne
         self.base_send = self.guarded_send  # type: ignore[assignment]
         self.dispatch_lock = asyncio.Lock()  # handlers run one at a time, as in channels
         self.pending_write: asyncio.Future[Any] | None = None
         self.background: set[asyncio.Future[Any]] = set()
         self.member_of: set[str] = set()  # groups joined, to join again after a layer failure
         self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
+        self.requeue: Callable[[dict[str, Any]], None] | None = None
+        if self.direct_delivery and (server_receive := scope.get(SERVER_RECEIVE)) is not None:
+            self.requeue = deliver_directly(server_receive, self.deliver)
         listener: asyncio.Task[None] | None = None
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
@@ -140,6 +150,27 @@ class EdgeConsumer(AsyncWebsocketConsumer):
                 await stop_listening(self.channel_layer, self.channel_name, listener)
             for task in self.background:
                 task.cancel()
+
+    def deliver(self, message: dict[str, Any]) -> bool:
+        """Handle a socket message now, in the server's read, if no other handler is running.
+
+        False leaves it on the server's queue for the serve loop; either way messages are
+        handled in arrival order, one at a time, under the dispatch lock."""
+        if self.dispatch_lock.locked():
+            return False
+        pending = run_eagerly(self._deliver(message))
+        if pending is not None:  # it waits on something: a task finishes it, holding the lock
+            self.background.add(pending)
+            pending.add_done_callback(self.background.discard)
+        return True
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        try:
+            async with self.dispatch_lock:
+                await self.dispatch(message)
+        except StopConsumer:  # the serve loop ends it, as if the handler had run there
+            assert self.requeue is not None
+            self.requeue({"type": STOP})
 
     async def _listen(self) -> None:
         """Channel-layer events for this socket, dispatched like socket messages."""
@@ -239,6 +270,13 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         """Write without waiting (the relay's path); False if gone or still busy with a write."""
         if self.gone:
             return False
+        if self.frame_writer is not None:  # Daphne: never blocks, and frames a broadcast once
+            try:
+                self.frame_writer(message)
+            except Exception as exc:
+                self.transport_failed(exc)
+                return False
+            return True
         if self.pending_write is not None:
             if not self.pending_write.done():
                 return False

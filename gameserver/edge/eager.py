@@ -32,6 +32,9 @@ async def _resume(coro: Coroutine[Any, Any, Any], blocked_on: Any) -> Any:
             if blocked_on is None:  # a bare yield (asyncio.sleep(0)): give the loop one turn
                 await asyncio.sleep(0)
             else:
+                # A future yielded by ``await fut`` is marked as blocking; a Task clears the
+                # mark on receipt, and awaiting it again with the mark set raises RuntimeError.
+                blocked_on._asyncio_future_blocking = False
                 await blocked_on
         except BaseException as exc:  # the awaited future failed, or we were cancelled
             try:

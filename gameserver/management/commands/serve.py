@@ -110,10 +110,12 @@ class Command(BaseCommand):
         from channels.routing import get_default_application
         from daphne.server import Server
 
-        from gameserver.edge.servers import direct_twisted_writes, quiet_autobahn
+        from gameserver.edge import servers
 
-        quiet_autobahn()
-        direct_twisted_writes()
+        servers.quiet_autobahn()
+        servers.direct_twisted_writes()
+        servers.small_frame_unmasking()
+        servers.unobserved_messages()
         server: Server
 
         def ready() -> None:

@@ -45,13 +45,26 @@ _SHOT_BOXES: tuple[tuple[int, int, int, int], ...] = tuple(
 """Obstacles grown by the shot radius, so a shot is a point against them."""
 
 
+_NEAR_BOXES: tuple[tuple[int, int, int, int, int, int, int, int], ...] = tuple(
+    (x0 - c.PLAYER_RADIUS, y0 - c.PLAYER_RADIUS, x1 + c.PLAYER_RADIUS, y1 + c.PLAYER_RADIUS, x0, y0, x1, y1)
+    for x0, y0, x1, y1 in _OBSTACLE_BOXES
+)
+"""Each obstacle with its box grown by the player radius: a circle whose centre is outside
+the grown box cannot overlap the obstacle, so most tests end at a few comparisons."""
+
+
 def circle_blocked(x: int, y: int) -> bool:
     """Whether a player circle at (x, y) overlaps an obstacle (touching is allowed)."""
-    for x0, y0, x1, y1 in _OBSTACLE_BOXES:
-        dx = x - min(max(x, x0), x1)
-        dy = y - min(max(y, y0), y1)
-        if dx * dx + dy * dy < _PLAYER_R2:
-            return True
+    return _blocked_by(x, y, _NEAR_BOXES)
+
+
+def _blocked_by(x: int, y: int, boxes: tuple[tuple[int, int, int, int, int, int, int, int], ...]) -> bool:
+    for gx0, gy0, gx1, gy1, x0, y0, x1, y1 in boxes:
+        if gx0 < x < gx1 and gy0 < y < gy1:
+            dx = x - (x0 if x < x0 else x1 if x > x1 else x)
+            dy = y - (y0 if y < y0 else y1 if y > y1 else y)
+            if dx * dx + dy * dy < _PLAYER_R2:
+                return True
     return False
 
 
@@ -69,16 +82,23 @@ def _slide(start: int, target: int, at: Callable[[int], bool]) -> int:
 
 
 def move_player(p: Player, vx: int, vy: int) -> None:
-    """Move x then y, each clamped to the arena and backed off out of obstacles."""
+    """Move x then y, each clamped to the arena and backed off out of obstacles.
+
+    Only the obstacles the circle can reach on that axis's line are tested: usually none.
+    """
     r = c.PLAYER_RADIUS
     if vx:
         y = p.y
         tx = min(max(p.x + vx, r), c.WIDTH - r)
-        p.x = _slide(p.x, tx, lambda xx: circle_blocked(xx, y))
+        lo, hi = (p.x, tx) if p.x < tx else (tx, p.x)
+        near = tuple(b for b in _NEAR_BOXES if b[1] < y < b[3] and b[0] < hi and lo < b[2])
+        p.x = _slide(p.x, tx, lambda xx: _blocked_by(xx, y, near)) if near else tx
     if vy:
         x = p.x
         ty = min(max(p.y + vy, r), c.HEIGHT - r)
-        p.y = _slide(p.y, ty, lambda yy: circle_blocked(x, yy))
+        lo, hi = (p.y, ty) if p.y < ty else (ty, p.y)
+        near = tuple(b for b in _NEAR_BOXES if b[0] < x < b[2] and b[1] < hi and lo < b[3])
+        p.y = _slide(p.y, ty, lambda yy: _blocked_by(x, yy, near)) if near else ty
 
 
 def segment_box_entry(
@@ -226,12 +246,15 @@ def _first_target(
     """
     best: Player | None = None
     best_key = 0
-    lo_x = min(ax, ax + dx) - _HIT_R
-    hi_x = max(ax, ax + dx) + _HIT_R
-    lo_y = min(ay, ay + dy) - _HIT_R
-    hi_y = max(ay, ay + dy) + _HIT_R
+    bx = ax + dx
+    by = ay + dy
+    lo_x = (ax if ax < bx else bx) - _HIT_R
+    hi_x = (bx if ax < bx else ax) + _HIT_R
+    lo_y = (ay if ay < by else by) - _HIT_R
+    hi_y = (by if ay < by else ay) + _HIT_R
+    owner = shot.owner
     for p in targets:
-        if p.seat == shot.owner or not lo_x <= p.x <= hi_x or not lo_y <= p.y <= hi_y:
+        if p.seat == owner or not lo_x <= p.x <= hi_x or not lo_y <= p.y <= hi_y:
             continue
         key = segment_circle_entry(ax, ay, dx, dy, dd, p.x, p.y, _HIT_R2)
         if key is None or (wall is not None and key >= wall):
@@ -268,10 +291,11 @@ def shots(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -
         ay = by - dy
         dd = dx * dx + dy * dy
         wall: int | None = None
-        lo_x, hi_x = min(ax, bx), max(ax, bx)
-        lo_y, hi_y = min(ay, by), max(ay, by)
+        lo_x, hi_x = (ax, bx) if ax < bx else (bx, ax)
+        lo_y, hi_y = (ay, by) if ay < by else (by, ay)
         for box in _SHOT_BOXES:
-            if hi_x < box[0] or lo_x > box[2] or hi_y < box[1] or lo_y > box[3]:
+            x0, y0, x1, y1 = box
+            if hi_x < x0 or lo_x > x1 or hi_y < y0 or lo_y > y1:
                 continue
             key = segment_box_entry(ax, ay, dx, dy, dd, box)
             if key is not None and (wall is None or key < wall):

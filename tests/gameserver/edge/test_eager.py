@@ -38,6 +38,26 @@ async def test_a_coroutine_that_blocks_is_finished_by_a_task_with_its_result():
     assert steps == ["before", "after"]
 
 
+async def test_a_future_still_pending_when_the_task_takes_over_is_awaited_to_its_end():
+    # The future was already yielded once (and marked blocking) by the eager step; the task
+    # must await it again while it is pending (regression: "await wasn't used with future").
+    gate = asyncio.Event()
+    lock = asyncio.Lock()
+
+    async def send() -> str:
+        async with lock:
+            await gate.wait()
+        return "sent"
+
+    task = run_eagerly(send())
+    assert task is not None
+    await asyncio.sleep(0.01)  # the task runs and finds the future pending
+    assert not task.done()
+    gate.set()
+    assert await asyncio.wait_for(task, 10) == "sent"
+    assert not lock.locked()
+
+
 async def test_an_error_before_blocking_is_raised_to_the_caller():
     async def send() -> None:
         raise ConnectionResetError("gone")
