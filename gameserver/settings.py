@@ -69,8 +69,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "gameserver",  # before channels: its runworker command replaces channels' own
     "channels",
-    "gameserver",
     "lobby",
     "match",
 ]
@@ -175,6 +175,9 @@ if SERVE_LOOP not in {"asyncio", "uvloop"}:
 EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", True)
 MATCH_TICKET_TTL = env_int("MATCH_TICKET_TTL", 600, minimum=1)
 MATCH_JOIN_TIMEOUT = env_int("MATCH_JOIN_TIMEOUT", 60, minimum=1)
+# On SIGTERM/SIGINT a server process tells its players, closes their sockets and ends the
+# matches it hosts within this many seconds, then exits anyway (gameserver/edge/shutdown.py).
+SHUTDOWN_GRACE_SECONDS = env_int("SHUTDOWN_GRACE_SECONDS", 10, minimum=1, maximum=600)
 MATCH_TIME_LIMIT = env_int("MATCH_TIME_LIMIT", 120, minimum=1)
 MATCH_SCORE_LIMIT = env_int("MATCH_SCORE_LIMIT", 10, minimum=1)
 

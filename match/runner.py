@@ -58,12 +58,21 @@ class MatchRunner:
         self.present: dict[int, str] = {}  # seat -> "relay#socket" of the connection on it
         self.pending: dict[int, Any] = {}  # seat -> newest decoded input since the last tick
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
+        self.aborting = False
         self._started = asyncio.Event()
 
     # --- lifecycle hooks (called by the worker consumer) -----------------------------------
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._lifecycle())
+
+    async def abort(self) -> None:
+        """End the match now with an aborted result (written once): the process is stopping."""
+        if self.task is None or self.task.done() or self.phase == protocol.PHASE_OVER:
+            return
+        self.aborting = True
+        self.task.cancel()
+        await asyncio.wait([self.task])
 
     async def on_join(self, *, seat: int, relay: str, socket: int) -> None:
         """A player (re)connected: send them the full state, then frames follow in order."""
@@ -127,7 +136,11 @@ class MatchRunner:
                 tick = self.rules.tick(self.state)
                 await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
         except asyncio.CancelledError:
-            raise
+            if not self.aborting:
+                raise
+            log.info("match %s: aborted (the process is stopping)", self.match_id)
+            tick = self.rules.tick(self.state)
+            await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
         except Exception:
             log.exception("match %s: runner failed; aborting the match", self.match_id)
             tick = self.rules.tick(self.state)

@@ -9,6 +9,7 @@ process (the in-memory layer cannot reach another process); with Redis it also r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -43,6 +44,7 @@ class TickWorkerConsumer(EdgeWorker):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.runners: dict[str, MatchRunner] = {}
+        self.matches_ended = 0
         await super().__call__(scope, receive, send)
 
     async def match_start(self, event: dict[str, Any]) -> None:
@@ -68,6 +70,14 @@ class TickWorkerConsumer(EdgeWorker):
         await self.channel_layer.group_add(match_owner_group(match_id), self.channel_name)
         runner.start()
         log.info("tick worker: owns match %s", match_id)
+
+    async def shut_down(self) -> None:
+        """The process is stopping: end every match owned here, aborted, each result written once."""
+        runners = list(self.runners.values())
+        await asyncio.gather(*(runner.abort() for runner in runners), return_exceptions=True)
+        self.matches_ended = len(runners)
+        if runners:
+            log.info("tick worker: ended %d matches (shutting down)", len(runners))
 
     def groups_held(self) -> list[str]:
         return [match_owner_group(match_id) for match_id in self.runners]

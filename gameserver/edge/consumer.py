@@ -31,7 +31,8 @@ from gameserver.edge import metrics
 from gameserver.edge.eager import run_eagerly
 from gameserver.edge.middleware import SERVER_RECEIVE, SERVER_SEND, deliver_directly
 from gameserver.edge.recovery import LayerWatch
-from gameserver.edge.servers import daphne_frame_writer
+from gameserver.edge.servers import SERVER_CLOSE_CODES, daphne_closer, daphne_frame_writer
+from gameserver.edge.shutdown import Shutdown
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
 
@@ -45,6 +46,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 LAYER_RETRY_SECONDS = 0.5
 STOP = "edge.stop"  # the message that ends a consumer's listener (see stop_listening)
 STOP_SECONDS = 5.0
+SHUTDOWN_DETAIL = "the server is restarting; reconnect"
 
 
 async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None:
@@ -130,11 +132,13 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         # The server's own send when ServerSendMiddleware is outermost (see middleware.py).
         self.raw_send = scope.get(SERVER_SEND, send)
         self.frame_writer = daphne_frame_writer(self.raw_send)  # None: not Daphne
+        self.server_close = daphne_closer(self.raw_send)
         self.base_send = self.guarded_send  # type: ignore[assignment]
         self.dispatch_lock = asyncio.Lock()  # handlers run one at a time, as in channels
         self.pending_write: asyncio.Future[Any] | None = None
         self.background: set[asyncio.Future[Any]] = set()
         self.member_of: set[str] = set()  # groups joined, to join again after a layer failure
+        Shutdown.add_socket(self)
         self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
         self.requeue: Callable[[dict[str, Any]], None] | None = None
         if self.direct_delivery and (server_receive := scope.get(SERVER_RECEIVE)) is not None:
@@ -146,6 +150,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         try:
             await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
+            Shutdown.sockets.discard(self)
             if listener is not None:
                 await stop_listening(self.channel_layer, self.channel_name, listener)
             for task in self.background:
@@ -228,6 +233,19 @@ class EdgeConsumer(AsyncWebsocketConsumer):
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    async def websocket_connect(self, message: Any) -> None:
+        if Shutdown.stopping:  # accept so the client sees why (Daphne drops close reasons)
+            await self.accept()
+            await self.refuse(CloseCode.RESTARTING, ErrorCode.SHUTTING_DOWN, SHUTDOWN_DETAIL)
+            return
+        await super().websocket_connect(message)
+
+    async def shut_down(self) -> None:
+        """The process is stopping: tell the client, close 1012; cleanup runs as on any close."""
+        async with self.dispatch_lock:
+            if not (self.closing or self.gone):
+                await self.refuse(CloseCode.RESTARTING, ErrorCode.SHUTTING_DOWN, SHUTDOWN_DETAIL)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:  # type: ignore[override]
         self.closing = self.gone = True
         await self.run_cleanup()
@@ -260,6 +278,13 @@ class EdgeConsumer(AsyncWebsocketConsumer):
     async def guarded_send(self, message: dict[str, Any]) -> None:
         """Every ASGI send of this consumer: a socket that is going away is not an error."""
         if self.gone:
+            return
+        if (
+            self.server_close is not None
+            and message["type"] == "websocket.close"
+            and message.get("code") in SERVER_CLOSE_CODES
+            and self.server_close(message["code"])
+        ):
             return
         try:
             await self.raw_send(message)
@@ -392,9 +417,11 @@ class EdgeWorker(AsyncConsumer):
             listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
         )
         LayerWatch.of(self.channel_layer).register(self)
+        Shutdown.add_worker(self)
         try:
             await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
+            Shutdown.workers.discard(self)
             listener.cancel()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -407,6 +434,9 @@ class EdgeWorker(AsyncConsumer):
                 log.warning("%s: dropped event %r: %s", type(self).__name__, kind, exc)
             else:
                 log.exception("%s: handler for %r failed", type(self).__name__, kind)
+
+    async def shut_down(self) -> None:
+        """The process is stopping: end or hand over what this worker owns (default: nothing)."""
 
     def groups_held(self) -> Iterable[str]:
         """The groups this worker is in (joined again after a layer failure)."""

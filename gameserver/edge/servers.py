@@ -133,6 +133,39 @@ def small_frame_unmasking() -> None:
     protocol.create_xor_masker = create_xor_masker
 
 
+def daphne_protocol(send: Any) -> Any:
+    """The Daphne WebSocket protocol behind an ASGI ``send`` (Daphne's ``handle_reply``, bound
+    to it with functools.partial), or None for any other server."""
+    if not isinstance(send, functools.partial) or getattr(send.func, "__name__", "") != "handle_reply":
+        return None
+    from daphne.ws_protocol import WebSocketProtocol
+
+    protocol = send.args[0] if send.args else None
+    return protocol if isinstance(protocol, WebSocketProtocol) else None
+
+
+# Close codes RFC 6455 lets a server send that autobahn's ``sendClose`` refuses (it allows only
+# 1000 and 3000-4999), so ``close(code=1011)`` under Daphne raised instead of closing.
+SERVER_CLOSE_CODES = frozenset({1001, 1008, 1011, 1012, 1013})
+
+
+def daphne_closer(send: Any) -> Callable[[int], bool] | None:
+    """Where ``send`` is Daphne's: close an open socket with any code of SERVER_CLOSE_CODES
+    through autobahn's own close frame (the state, the handshake timeout and the drop are
+    autobahn's); False where the socket is not open (nothing to do, or Daphne's own path)."""
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return None
+
+    def close(code: int) -> bool:
+        if protocol.state != protocol.STATE_OPEN:
+            return False
+        protocol.sendCloseFrame(code=code, isReply=False)
+        return True
+
+    return close
+
+
 class _Broadcast:
     """The frame of the message being broadcast: the relay hands all of a match's sockets one
     dict per tick, so one process-wide entry frames it once."""
@@ -147,17 +180,13 @@ def daphne_frame_writer(send: Any) -> Callable[[dict[str, Any]], None] | None:
     Raises like ``send`` does on a socket that is not open; a message over the size limit goes
     through ``send``'s own path (and error). None for any other server.
     """
-    if not isinstance(send, functools.partial) or getattr(send.func, "__name__", "") != "handle_reply":
+    protocol = daphne_protocol(send)
+    if protocol is None:
         return None
     from autobahn.exception import Disconnected
     from autobahn.websocket.protocol import PreparedMessage
-    from daphne.ws_protocol import WebSocketProtocol
 
     from gameserver.edge.eager import run_eagerly
-
-    protocol = send.args[0] if send.args else None
-    if not isinstance(protocol, WebSocketProtocol):
-        return None
 
     def write(message: dict[str, Any]) -> None:
         if protocol.state != protocol.STATE_OPEN:

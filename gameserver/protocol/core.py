@@ -57,6 +57,7 @@ class ErrorCode(enum.StrEnum):
     REPLACED = "replaced"
     TOO_MANY_ERRORS = "too_many_errors"
     UNAVAILABLE = "unavailable"
+    SHUTTING_DOWN = "shutting_down"
     # Lobby (see gameserver/protocol/lobby.py); closes only for UNAUTHENTICATED.
     UNAUTHENTICATED = "unauthenticated"
     BUSY = "busy"
@@ -87,6 +88,7 @@ class CloseCode(enum.IntEnum):
 
     NORMAL = 1000
     INTERNAL = 1011  # a server-side failure on this socket; it was cleaned up, reconnect
+    RESTARTING = 1012  # the server process is stopping; reconnect (to another one)
     PROTOCOL = 4400
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403

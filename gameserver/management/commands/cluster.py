@@ -28,7 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 READY = re.compile(r"Game server running at (http://\S+?)/? ")
 READY_TIMEOUT = 120.0  # a cold start of several Django processes on a busy machine
-STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+STOP_MARGIN = 5.0  # seconds past the children's own SHUTDOWN_GRACE_SECONDS before SIGKILL
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -222,7 +222,8 @@ class Command(BaseCommand):
         self._write("\n".join(lines))
 
     def _stop_all(self) -> None:
-        """SIGTERM every process group, SIGKILL what is left after STOP_GRACE; Redis last, so the
+        """SIGTERM every process group, SIGKILL what is left after their grace period (and a
+        margin); Redis last, so the
         others never lose it while they shut down. A second signal skips the grace period."""
         redis_child = [c for c in self.children if c.name == "redis"]
         rest = [c for c in self.children if c.name != "redis"]
@@ -232,7 +233,7 @@ class Command(BaseCommand):
             running = [c for c in group if c.proc.poll() is None]
             for child in running:
                 self._kill(child, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE
+            deadline = time.monotonic() + settings.SHUTDOWN_GRACE_SECONDS + STOP_MARGIN
             while any(c.proc.poll() is None for c in running):
                 if time.monotonic() > deadline or len(self.signals) > signalled:
                     for child in running:

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from gameserver.edge.shutdown import GracefulStop
 from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,22 @@ log = logging.getLogger(__name__)
 # protocol limit is far lower and is answered with an error message, so the gap between the two
 # is where that happens.
 SERVER_MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still running on the stopped loop and let it unwind, then close the loop.
+
+    A task left pending at interpreter exit is collected during finalization; on CPython 3.11
+    before 3.11.8 its "destroyed but pending" report can touch asyncio's C state after it was
+    cleared and crash the process (python/cpython#113566: a SIGSEGV on SIGTERM under load).
+    """
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
 
 
 class Command(BaseCommand):
@@ -92,6 +109,10 @@ class Command(BaseCommand):
         # Keep a reference: the loop holds tasks only weakly.
         self.worker_task = asyncio.ensure_future(worker.arun())
 
+    def say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
     def announce(self, server: str, interface: str, port: int) -> None:
         shown = f"[{interface}]" if ":" in interface else interface
         running = type(asyncio.get_event_loop_policy().get_event_loop()).__module__
@@ -119,6 +140,7 @@ class Command(BaseCommand):
         server: Server
 
         def ready() -> None:
+            GracefulStop(self.say, server.stop).install(asyncio.get_event_loop())
             self.start_workers()
             bound = server.listening_addresses[0][1] if server.listening_addresses else port
             self.announce("daphne", interface, bound)
@@ -128,11 +150,15 @@ class Command(BaseCommand):
             application=get_default_application(),
             endpoints=[endpoint],
             ready_callable=ready,
+            signal_handlers=False,  # ours: GracefulStop
             websocket_max_message_size=SERVER_MAX_MESSAGE_BYTES,
             websocket_max_frame_size=SERVER_MAX_MESSAGE_BYTES,
             verbosity=verbosity,
         )
         server.run()
+        finish_tasks(asyncio.get_event_loop())
+        if not server.listening_addresses:  # Daphne logged the listen failure and stopped
+            raise CommandError(f"cannot listen on {interface}:{port} (is the port in use?)")
 
     async def serve_uvicorn(self, interface: str, port: int) -> None:
         import uvicorn
@@ -155,6 +181,13 @@ class Command(BaseCommand):
             access_log=False,
         )
         server = uvicorn.Server(config)
+        stop = GracefulStop(self.say, lambda: setattr(server, "should_exit", True))
+        loop = asyncio.get_running_loop()
+
+        def handle_exit(signum: int, frame: Any) -> None:  # uvicorn's signal handler, replaced
+            loop.call_soon_threadsafe(stop, signum)
+
+        server.handle_exit = handle_exit  # type: ignore[method-assign,assignment]
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
             await asyncio.sleep(0.05)

@@ -567,6 +567,7 @@
       showFatal('The server closed the connection.', true);
       return;
     }
+    if (event.code === 1012) showToast('The server is restarting: reconnecting.', 'info');
     scheduleReconnect();
   }
 
