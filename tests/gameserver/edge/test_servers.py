@@ -7,6 +7,7 @@ import collections
 import functools
 import os
 import random
+import types
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet.testing import StringTransport
 
 from gameserver.edge import servers
-from gameserver.edge.servers import IntXorMasker, daphne_frame_writer
+from gameserver.edge.servers import IntXorMasker, daphne_closer, daphne_frame_writer
 
 
 def test_the_integer_masker_unmasks_exactly_like_autobahns_in_any_chunking():
@@ -151,3 +152,19 @@ def test_a_message_nobody_listens_for_is_handed_on_without_the_signal_and_a_list
     observed.onMessageEnd()
     assert observed.got == [(b"d", True)]
     assert heard == [b"d"]
+
+
+def test_a_server_close_code_autobahn_refuses_is_sent_as_a_close_frame_on_an_open_socket():
+    # autobahn's sendClose allows only 1000 and 3000-4999, so close(code=1011) raised under Daphne.
+    protocol = bare_protocol()
+    protocol.closeHandshakeTimeout = 0
+    protocol.logFrames = False
+    protocol.factory = types.SimpleNamespace(isServer=True)
+    protocol.maskServerFrames = False
+    close = daphne_closer(daphne_send(protocol, []))
+    assert close is not None
+    assert close(1012) is True
+    assert protocol.transport.value() == b"\x88\x02" + (1012).to_bytes(2, "big")
+    assert protocol.state == protocol.STATE_CLOSING
+    assert close(1011) is False, "already closing: nothing more to send"
+    assert daphne_closer(lambda message: None) is None
