@@ -220,6 +220,17 @@ def room(start: Point, key: str) -> float:
     return steps * GRID
 
 
+def well_in_line_of_fire(shooter: Point, p: Point, margin: int = 2 * GRID) -> bool:
+    """In the line of fire with room to spare: a walk that overshoots its goal by up to
+    ``margin`` (a key is let go a few ticks late) still ends in it. Otherwise every re-plan
+    from an overshoot picks the region's next edge and the walker chases it (seen: 8 re-plans
+    without getting there)."""
+    around = [(p[0] + dx * margin, p[1] + dy * margin) for dx, dy in KEYS.values()]
+    return in_line_of_fire(shooter, p, pad=12) and all(
+        in_line_of_fire(shooter, q, pad=2) or not walkable(q) for q in around
+    )
+
+
 def route(start: Point, shooter: Point) -> list[Leg]:
     """The shortest walk (on a grid) from start into the shooter's line of fire, as key-holds.
 
@@ -229,7 +240,7 @@ def route(start: Point, shooter: Point) -> list[Leg]:
     queue = deque([start])
     while queue:
         here = queue.popleft()
-        if in_line_of_fire(shooter, here, pad=12):
+        if well_in_line_of_fire(shooter, here):
             legs: list[Leg] = []
             while (parent := parents[here]) is not None:
                 prev, key = parent
@@ -366,11 +377,12 @@ def play_a_match(base: str, one: Tab, two: Tab, tmp_path: Path) -> None:
     assert any(i["mx"] == 0 and i["seq"] > walked[-1]["seq"] for i in two.inputs()), "no key release sent"
 
     # Then tab 2 walks Player 2 into Ann's line of fire (spawns are dealt at random: this goes
-    # round obstacles and into range), one key-hold at a time, re-planned from where it stopped.
+    # round obstacles and into range), one planned route at a time, re-planned from where it stopped.
     for _ in range(8):
         if in_line_of_fire(ann, moved, pad=2):
             break
-        seen = walk(two, one, 1, route(moved, ann)[0])
+        for leg in route(moved, ann):
+            seen = walk(two, one, 1, leg)
         moved = position(seen, 1)
     else:
         raise AssertionError(f"Player 2 at {moved} never got into the line of fire from {ann}")
