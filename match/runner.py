@@ -133,18 +133,15 @@ class MatchRunner:
                 await self._run_clock()
                 await self._finish(self.rules.result(self.state), aborted=False)
             else:
-                tick = self.rules.tick(self.state)
-                await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
+                await self._finish_aborted()
         except asyncio.CancelledError:
             if not self.aborting:
                 raise
             log.info("match %s: aborted (the process is stopping)", self.match_id)
-            tick = self.rules.tick(self.state)
-            await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
+            await self._finish_aborted()
         except Exception:
             log.exception("match %s: runner failed; aborting the match", self.match_id)
-            tick = self.rules.tick(self.state)
-            await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
+            await self._finish_aborted()
         finally:
             await self.on_released(self.match_id)
 
@@ -215,6 +212,11 @@ class MatchRunner:
 
     def _layer_failed(self, what: str, event: dict[str, Any], exc: Exception) -> None:
         LayerWatch.of(self.layer).report(f"runner.{what}", exc, f"match {self.match_id}, {event['type']}")
+
+    async def _finish_aborted(self) -> None:
+        """An aborted result (no ranking): nobody came, the runner failed, or the process stops."""
+        tick = self.rules.tick(self.state)
+        await self._finish({"reason": "aborted", "tick": tick, "ranking": []}, aborted=True)
 
     async def _finish(self, result: dict[str, Any], *, aborted: bool) -> None:
         """Write the result once, tell every player, then let the worker release the match."""

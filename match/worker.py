@@ -44,7 +44,6 @@ class TickWorkerConsumer(EdgeWorker):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.runners: dict[str, MatchRunner] = {}
-        self.matches_ended = 0
         await super().__call__(scope, receive, send)
 
     async def match_start(self, event: dict[str, Any]) -> None:
@@ -71,13 +70,13 @@ class TickWorkerConsumer(EdgeWorker):
         runner.start()
         log.info("tick worker: owns match %s", match_id)
 
-    async def shut_down(self) -> None:
+    async def shut_down(self) -> int:
         """The process is stopping: end every match owned here, aborted, each result written once."""
         runners = list(self.runners.values())
         await asyncio.gather(*(runner.abort() for runner in runners), return_exceptions=True)
-        self.matches_ended = len(runners)
         if runners:
             log.info("tick worker: ended %d matches (shutting down)", len(runners))
+        return len(runners)
 
     def groups_held(self) -> list[str]:
         return [match_owner_group(match_id) for match_id in self.runners]

@@ -138,7 +138,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         self.pending_write: asyncio.Future[Any] | None = None
         self.background: set[asyncio.Future[Any]] = set()
         self.member_of: set[str] = set()  # groups joined, to join again after a layer failure
-        Shutdown.add_socket(self)
+        Shutdown.sockets.add(self)
         self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
         self.requeue: Callable[[dict[str, Any]], None] | None = None
         if self.direct_delivery and (server_receive := scope.get(SERVER_RECEIVE)) is not None:
@@ -246,6 +246,18 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             if not (self.closing or self.gone):
                 await self.refuse(CloseCode.RESTARTING, ErrorCode.SHUTTING_DOWN, SHUTDOWN_DETAIL)
 
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Under Daphne, the server codes its ``sendClose`` refuses (1011, 1012) go as a close
+        frame of their own (servers.daphne_closer); everything else as channels does it."""
+        if (
+            code in SERVER_CLOSE_CODES
+            and self.server_close is not None
+            and not self.gone
+            and self.server_close(int(code))
+        ):
+            return
+        await super().close(code=code, reason=reason)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:  # type: ignore[override]
         self.closing = self.gone = True
         await self.run_cleanup()
@@ -278,13 +290,6 @@ class EdgeConsumer(AsyncWebsocketConsumer):
     async def guarded_send(self, message: dict[str, Any]) -> None:
         """Every ASGI send of this consumer: a socket that is going away is not an error."""
         if self.gone:
-            return
-        if (
-            self.server_close is not None
-            and message["type"] == "websocket.close"
-            and message.get("code") in SERVER_CLOSE_CODES
-            and self.server_close(message["code"])
-        ):
             return
         try:
             await self.raw_send(message)
@@ -417,7 +422,7 @@ class EdgeWorker(AsyncConsumer):
             listen(self.channel_layer, self.channel_name, self.dispatch_lock, self.dispatch, name)
         )
         LayerWatch.of(self.channel_layer).register(self)
-        Shutdown.add_worker(self)
+        Shutdown.workers.add(self)
         try:
             await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
@@ -435,8 +440,10 @@ class EdgeWorker(AsyncConsumer):
             else:
                 log.exception("%s: handler for %r failed", type(self).__name__, kind)
 
-    async def shut_down(self) -> None:
-        """The process is stopping: end or hand over what this worker owns (default: nothing)."""
+    async def shut_down(self) -> int:
+        """The process is stopping: end or hand over what this worker owns; how many matches
+        it ended (default: none)."""
+        return 0
 
     def groups_held(self) -> Iterable[str]:
         """The groups this worker is in (joined again after a layer failure)."""

@@ -15,79 +15,65 @@ import signal
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
 
-class Drains(Protocol):
-    """A socket or worker the shutdown waits for."""
-
-    def shut_down(self) -> Awaitable[Any]: ...
-
-
 class Shutdown:
-    """Process-wide: what is live here, and whether the process is stopping."""
+    """Process-wide: the live sockets and named-channel workers here (each registers itself and
+    leaves when it ends), and whether the process is stopping."""
 
     stopping = False
-    sockets: weakref.WeakSet[Any] = weakref.WeakSet()
-    workers: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    @classmethod
-    def add_socket(cls, socket: Drains) -> None:
-        cls.sockets.add(socket)
-
-    @classmethod
-    def add_worker(cls, worker: Drains) -> None:
-        cls.workers.add(worker)
+    sockets: weakref.WeakSet[Any] = weakref.WeakSet()  # EdgeConsumer
+    workers: weakref.WeakSet[Any] = weakref.WeakSet()  # EdgeWorker
 
 
 async def drain(grace: float) -> dict[str, Any]:
     """Tell and close every socket, then end every hosted match; what was done, for the log."""
     Shutdown.stopping = True
     started = time.monotonic()
-    deadline = started + grace
     sockets = list(Shutdown.sockets)
-    told = await _all([socket.shut_down() for socket in sockets], grace / 2)
+    closed = await _all([socket.shut_down() for socket in sockets], grace / 2)
     # Their cleanup (seat vacated, lobby left) runs when the closes complete; a client that
     # never answers the close may hold this up to half the grace, the matches get the rest.
     cleaned_by = started + grace / 2
-    while any(not getattr(socket, "cleaned", True) for socket in sockets) and time.monotonic() < cleaned_by:  # noqa: ASYNC110 (many sockets, no shared event)
+    while any(not socket.cleaned for socket in sockets) and time.monotonic() < cleaned_by:  # noqa: ASYNC110 (many sockets, no shared event)
         await asyncio.sleep(0.05)
-    workers = list(Shutdown.workers)
-    ended = await _all([worker.shut_down() for worker in workers], deadline - time.monotonic())
+    ended = await _all(
+        [worker.shut_down() for worker in Shutdown.workers], started + grace - time.monotonic()
+    )
     return {
         "sockets": len(sockets),
-        "sockets_closed": told,
-        "matches_ended": sum(n for n in ended_counts(workers)),
-        "workers_done": ended,
+        "sockets_closed": len(closed),
+        "matches_ended": sum(ended),
         "seconds": round(time.monotonic() - started, 2),
     }
 
 
-def ended_counts(workers: list[Any]) -> list[int]:
-    return [int(getattr(worker, "matches_ended", 0)) for worker in workers]
-
-
-async def _all(steps: list[Awaitable[Any]], within: float) -> int:
-    """Run ``steps`` concurrently for at most ``within`` seconds; how many finished cleanly."""
+async def _all(steps: list[Awaitable[Any]], within: float) -> list[Any]:
+    """Run ``steps`` concurrently for at most ``within`` seconds; the results of those that
+    finished cleanly (a failure is logged, what is still running is cancelled)."""
     if not steps:
-        return 0
+        return []
     tasks = [asyncio.ensure_future(step) for step in steps]
     done, pending = await asyncio.wait(tasks, timeout=max(within, 0.0))
     for task in pending:
         task.cancel()
-    failed = [task for task in done if task.exception() is not None]
-    for task in failed:
-        log.warning("shutdown: a step failed: %r", task.exception())
-    return len(done) - len(failed)
+    results = []
+    for task in done:
+        if (exc := task.exception()) is not None:
+            log.warning("shutdown: a step failed: %r", exc)
+        else:
+            results.append(task.result())
+    return results
 
 
 class GracefulStop:
-    """SIGTERM/SIGINT: drain (gameserver/edge/shutdown.py), then ``stop``; a second one, or the
-    grace period running out, stops at once."""
+    """SIGTERM/SIGINT: ``drain``, then ``stop``; a second signal, or the grace period running
+    out, stops at once."""
 
     def __init__(self, say: Callable[[str], None], stop: Callable[[], None]) -> None:
         self.say = say
