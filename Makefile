@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 VENDOR := gameserver/static/vendor/msgpack.min.js
 
-.PHONY: run test lint format worker matchmaker cluster bench bench-edge clean
+.PHONY: run test lint format worker matchmaker cluster bench bench-edge loadtest clean
 
 run: $(STAMP) $(VENDOR)
 	@$(PY) manage.py migrate --noinput -v 0
@@ -57,6 +57,27 @@ bench: $(STAMP) $(VENDOR)
 bench-edge: $(STAMP) $(VENDOR)
 	$(PY) -m load_tests.bench_edge $(BENCH_EDGE_ARGS)
 
+# Locust, headless (load_tests/locustfile.py; docs/load-testing.md): against LOADTEST_HOST (URLs,
+# comma-separated), or else a server it starts itself, LOADTEST_SERVER=embedded (what `make run`
+# starts) or cluster. LOCUST_PROCESSES > 1 runs a master and that many workers. CSV, the HTML
+# report and summary.md go to LOADTEST_OUT; a crossed threshold makes the exit code non-zero.
+# More: make loadtest LOADTEST_ARGS="--server-cpus 0 --locust-cpus 1" LOCUST_ARGS="MatchPlayer".
+LOADTEST_HOST ?=
+LOADTEST_SERVER ?= embedded
+USERS ?= 50
+SPAWN_RATE ?= 10
+RUN_TIME ?= 2m
+LOCUST_PROCESSES ?= 1
+LOADTEST_OUT ?= loadtest-results
+MAX_FAIL_RATIO ?= 0.01
+MAX_INPUT_P99 ?= 250
+MAX_MATCHMAKING_P99 ?= 60000
+loadtest: $(STAMP) $(VENDOR)
+	$(PY) -m load_tests.loadtest --host "$(LOADTEST_HOST)" --server $(LOADTEST_SERVER) \
+		--users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) --processes $(LOCUST_PROCESSES) \
+		--out $(LOADTEST_OUT) $(LOADTEST_ARGS) -- --max-fail-ratio $(MAX_FAIL_RATIO) \
+		--max-input-p99 $(MAX_INPUT_P99) --max-matchmaking-p99 $(MAX_MATCHMAKING_P99) $(LOCUST_ARGS)
+
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 (with venv) and run make again"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -88,4 +109,4 @@ test-services:
 	fi
 
 clean:
-	rm -rf $(VENV) node_modules gameserver/static/vendor staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules gameserver/static/vendor staticfiles loadtest-results .pytest_cache .mypy_cache .ruff_cache

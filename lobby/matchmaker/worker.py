@@ -17,10 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from gameserver import protocol
 from gameserver.edge.consumer import EdgeWorker
+from gameserver.edge.recovery import LayerWatch
 from gameserver.groups import lobby_group, lobby_user_group
 from gameserver.protocol import ProtocolError
 from gameserver.protocol import lobby as lp
@@ -231,7 +233,14 @@ class MatchmakerConsumer(EdgeWorker):
             if kind == "user":
                 await self.channel_layer.group_send(lobby_user_group(target), event)
             elif kind == "channel":
-                await self.channel_layer.send(target, event)
+                try:
+                    await self.channel_layer.send(target, event)
+                except ChannelFull as exc:
+                    # That socket is not reading (its process is overloaded): it misses this
+                    # push; everyone else's, and the matches below, must not wait on it.
+                    LayerWatch.of(self.channel_layer).report(
+                        "matchmaker.push", exc, f"to {target}, {message.get('t')}"
+                    )
             else:
                 await self.channel_layer.group_send(lobby_group(), event)
         if out.online:
