@@ -17,6 +17,7 @@ from django.conf import settings
 
 from gameserver import protocol
 from gameserver.edge.consumer import EdgeConsumer
+from gameserver.edge.recovery import send_surely
 from gameserver.groups import MATCHMAKER_CHANNEL, lobby_group, lobby_user_group
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
@@ -82,14 +83,14 @@ class LobbyConsumer(EdgeConsumer):
         heartbeat.socket_closed()
         await self.group_leave(lobby_group())
         await self.group_leave(lobby_user_group(self.user_id))
-        # Sent even if the channel is full (a dropped disconnect would leave a ghost); failing
-        # that, the process heartbeat lets the matchmaker expire this socket.
-        await self.attempt(
+        # Retried while the matchmaker's channel is full or Redis is down (a dropped disconnect
+        # would leave a ghost); if this process dies first, its heartbeat stops and the
+        # matchmaker expires its sockets.
+        send_surely(
+            self.channel_layer,
+            MATCHMAKER_CHANNEL,
+            {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name},
             "mm.disconnect",
-            self.channel_layer.send(
-                MATCHMAKER_CHANNEL,
-                {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name},
-            ),
         )
 
     def check_message(self, message: dict[str, Any]) -> str:

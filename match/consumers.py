@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from gameserver import protocol
 from gameserver.edge import metrics
 from gameserver.edge.consumer import EdgeConsumer
+from gameserver.edge.recovery import send_surely
 from gameserver.edge.relay import Message, Relay
 from gameserver.groups import TICK_CHANNEL, match_owner_group, match_seat_group
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
@@ -145,8 +146,8 @@ class MatchConsumer(EdgeConsumer):
             "relay": self.relay.channel,
             "socket": self.sink_id,
         }
-        if owner is not None:
-            await self.attempt("match.leave", self.channel_layer.send(owner, leave))
+        if owner is not None:  # retried while its channel is full: else the seat stays present
+            send_surely(self.channel_layer, owner, leave, "match.leave")
         else:  # no snapshot yet: whoever owns the match hears it through the owner group
             await self.attempt(
                 "match.leave", self.channel_layer.group_send(match_owner_group(self.match_id), leave)

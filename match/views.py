@@ -55,6 +55,7 @@ def play(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process answers."""
     return JsonResponse({"ok": True})
 
 

@@ -1,5 +1,5 @@
 """Named-channel workers hosted in the test's event loop, exactly as ``manage.py serve`` hosts
-them (channels' Worker feeding the ChannelNameRouter), on a fresh in-memory layer."""
+them (the ResilientWorker feeding the ChannelNameRouter), on a fresh in-memory layer."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from contextlib import asynccontextmanager
 
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
-from channels.worker import Worker
 from django.db import connections
 
 from gameserver.asgi import application
+from gameserver.edge.liveness import ResilientWorker
 
 
 @asynccontextmanager
-async def hosted(channels: list[str]) -> AsyncIterator[Worker]:
+async def hosted(channels: list[str]) -> AsyncIterator[ResilientWorker]:
     channel_layers.backends.clear()  # a fresh in-memory layer bound to this test's loop
     layer = get_channel_layer()
     assert layer is not None
-    worker = Worker(application=application, channels=channels, channel_layer=layer)
+    worker = ResilientWorker(application=application, channels=channels, channel_layer=layer)
     task = asyncio.ensure_future(worker.arun())
     try:
         yield worker

@@ -79,3 +79,41 @@ class LayerWatch(PerLayer):
             except Exception as exc:  # down again: the next failure starts another recovery
                 metrics.layer_error("recovery.rejoin", exc)
                 return
+
+
+SURE_SECONDS = 60.0  # how long a message that must arrive is retried
+_sending: set[asyncio.Task[None]] = set()  # the loop holds tasks only weakly
+
+
+def send_surely(layer: BaseChannelLayer, channel: str, message: dict[str, Any], where: str) -> None:
+    """Send a message that must not be lost (a socket's leave: dropped, it leaves a ghost in the
+    lobby or a seat present in a match), retried in the background while the channel is full or
+    the layer is down, for up to SURE_SECONDS; the caller does not wait for it."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SURE_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                await layer.send(channel, message)
+                return
+            except Exception as exc:
+                LayerWatch.of(layer).report(
+                    where, exc, f"to {channel}, retried for up to {SURE_SECONDS:.0f}s"
+                )
+                if loop.time() + delay > deadline:
+                    log.error(
+                        "%s: gave up sending %s to %s after %.0fs",
+                        where,
+                        message["type"],
+                        channel,
+                        SURE_SECONDS,
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    task = asyncio.ensure_future(run())
+    _sending.add(task)
+    task.add_done_callback(_sending.discard)

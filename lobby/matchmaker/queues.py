@@ -214,7 +214,8 @@ class QueuesMixin(LobbyBase):
         return out
 
     def match_failed(self, pending: PendingMatch, now: float) -> Outbox:
-        """The database refused the match: everybody goes back to where they were."""
+        """The match could not be made (the database refused it, or no tick worker could be
+        asked to run it): everybody goes back to where they were."""
         out = Outbox()
         if pending.source == "check" and (check := self.checks.get(int(pending.key))) is not None:
             self.cancel_check(check, set(), lp.CANCEL_TIMEOUT, now, out)

@@ -33,7 +33,7 @@ from lobby.selectors.chat import chat_history
 from lobby.selectors.stats import rating_changes_of_match, ratings_for, ratings_of
 from lobby.services.matches import lobby_match_create
 from lobby.services.presence import presence_reset, presence_set
-from match.services import amatch_request_start
+from match.services import amatch_request_start, match_finish
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,19 @@ class MatchmakerConsumer(EdgeWorker):
             await self.perform(self.lobby.match_failed(pending, now), now)
             return
         until = now + settings.MATCH_JOIN_TIMEOUT + settings.MATCH_TIME_LIMIT + MATCH_GRACE_SECONDS
-        await amatch_request_start(match_id=match_id)
+        try:
+            await amatch_request_start(match_id=match_id)
+        except Exception as exc:  # no tick worker can take it (its channel full, the layer down)
+            # The row exists: end it aborted, so neither the players nor the match wait forever.
+            LayerWatch.of(self.channel_layer).report("matchmaker.start", exc, f"match {match_id}")
+            await database_sync_to_async(match_finish)(
+                match_id=match_id,
+                result={"reason": "aborted", "tick": 0, "ranking": []},
+                ticks=0,
+                aborted=True,
+            )
+            await self.perform(self.lobby.match_failed(pending, now), now)
+            return
         ready_of = {seat["user_id"]: seat["message"] for seat in ready}
         await self.perform(self.lobby.match_created(pending, match_id, until=until, ready=ready_of), now)
         log.info("matchmaker: %s match %s for %s", pending.mode, match_id, sorted(pending.names))

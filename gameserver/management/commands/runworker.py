@@ -1,7 +1,8 @@
 """``manage.py runworker CHANNEL ...``: channels' worker (the tick worker, the matchmaker) that
 stops gracefully on SIGTERM/SIGINT like ``serve`` does (gameserver/edge/shutdown.py): the
 matches it owns end aborted with one stored result, then it exits 0. channels' own command
-has no signal handling: SIGTERM killed the process and left its matches ``running``.
+has no signal handling: SIGTERM killed the process and left its matches ``running``; and its
+worker exited when Redis restarted.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import contextlib
 import sys
 
 from channels.management.commands import runworker
-from channels.worker import Worker
 
+from gameserver.edge.liveness import ResilientWorker
 from gameserver.edge.shutdown import GracefulStop
 
 
-class GracefulWorker(Worker):
-    """channels' Worker whose loop is stopped by GracefulStop instead of by the signal."""
+class GracefulWorker(ResilientWorker):
+    """A worker that outlives Redis restarts (ResilientWorker) and whose loop is stopped by
+    GracefulStop instead of by the signal."""
 
     def run(self) -> None:
         asyncio.run(self.serve_until_stopped())

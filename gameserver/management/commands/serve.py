@@ -91,17 +91,19 @@ class Command(BaseCommand):
             self.serve_daphne(interface, port, verbosity=int(options.get("verbosity", 1)))
 
     def start_workers(self) -> None:
-        """Host the named-channel workers on this loop, through channels' own Worker."""
+        """Host the named-channel workers on this loop (channels' Worker, made to outlive a
+        failing channel layer: gameserver/edge/liveness.py)."""
         if not self.embedded:
             return
         from channels.layers import get_channel_layer
         from channels.routing import get_default_application
-        from channels.worker import Worker
+
+        from gameserver.edge.liveness import ResilientWorker
 
         layer = get_channel_layer()
         if layer is None:
             raise CommandError("CHANNEL_LAYERS is not configured")
-        worker = Worker(
+        worker = ResilientWorker(
             application=get_default_application(),
             channels=[TICK_CHANNEL, MATCHMAKER_CHANNEL],
             channel_layer=layer,

@@ -4,12 +4,15 @@ under a running match. Whatever fails, the socket's cleanup runs and the match g
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from tests.e2e import (
     database_url,
     manage,
     play,
+    play_all,
     post_json,
     query,
     server_env,
@@ -279,4 +283,112 @@ def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(d
     finally:
         if process is not None:
             process.stop()
+        redis.close()
+
+
+def readyz(base: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError as exc:
+        return 0, {"error": repr(exc)}
+
+
+def until_ready(base: str, want: int, within: float = 90.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    status, body = readyz(base)
+    while status != want and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, body = readyz(base)
+    assert status == want, f"/readyz stayed {status}: {body}"
+    return body
+
+
+def test_after_a_redis_restart_the_embedded_workers_play_new_matches_and_readiness_told_the_outage(db_url):
+    redis = PrivateRedis()
+    redis.start()
+    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url)
+    process: Process | None = None
+    try:
+        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+        process = Process(manage("serve", "--port", "0"), env)
+        base = process.wait_for(READY).group(1)
+        body = until_ready(base, 200)
+        assert body["workers"] == {"match-tick": 1, "matchmaker": 1}
+
+        redis.kill()
+        body = until_ready(base, 503)
+        assert body["ready"] is False
+        assert body["layer_ok"] is False
+        redis.start()
+        until_ready(base, 200)  # the workers listen again, nobody restarted them
+
+        created = create_match(base, players=2, time_limit=5)
+        logs = play_all([base], created, timeout=90)
+        for log in logs:
+            assert [e["result"]["reason"] for e in log.ends] in (["time"], ["score"]), log
+            assert log.errors == []
+        assert query(db_url, "SELECT status FROM match_match", ()) == [("finished",)]
+        assert process.proc.poll() is None, "the server process died"
+    finally:
+        if process is not None:
+            process.stop()
+        redis.close()
+
+
+def test_after_a_redis_restart_the_tick_worker_and_matchmaker_processes_live_on_and_serve_the_lobby(db_url):
+    redis = PrivateRedis()
+    redis.start()
+    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url, MATCH_TIME_LIMIT="5")
+    cluster: Process | None = None
+    try:
+        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+        cluster = Process(manage("cluster", "--port", "0", "--servers", "1", "--workers", "1"), env)
+        base = cluster.wait_for(READY, timeout=180).group(1)
+        until_ready(base, 200)
+
+        redis.kill()
+        until_ready(base, 503)
+        redis.start()
+        until_ready(base, 200)
+        assert cluster.proc.poll() is None, "a cluster process exited:\n" + "\n".join(cluster.lines[-30:])
+
+        # The matchmaker answers (welcome, a duel made) and the tick worker plays it.
+        players = [guest(base, name) for name in ("ann", "bob")]
+        lobbies = [LobbyClient(base, header) for _, header in players]
+        for lobby in lobbies:
+            lobby.expect("welcome", timeout=30)
+            lobby.send({"t": "queue_join", "mode": "duel"})
+        for lobby in lobbies:
+            found = lobby.expect("match_found", timeout=30)
+            lobby.send({"t": "ready", "check": found["check"], "accept": True})
+        ready = [lobby.expect("match_ready", timeout=30) for lobby in lobbies]
+        deadline = time.monotonic() + 60
+        logs: list[Any] = [None, None]
+
+        def run(i: int) -> None:
+            logs[i] = play(
+                base, ready[i]["match"], ready[i]["ticket"], ready[i]["seat"], deadline, players[i][1]
+            )
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        for log in logs:
+            assert log is not None, "a player thread died"
+            assert len(log.ends) == 1, log
+            assert log.ends[0]["result"]["reason"] in {"time", "score"}
+        for lobby in lobbies:
+            assert lobby.expect("rating", timeout=30)["match"] == ready[0]["match"]
+            lobby.close()
+        assert cluster.proc.poll() is None, "a cluster process exited:\n" + "\n".join(cluster.lines[-30:])
+    finally:
+        if cluster is not None:
+            cluster.stop()
         redis.close()

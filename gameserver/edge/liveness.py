@@ -1,0 +1,157 @@
+"""Named-channel workers that outlive the channel layer's failures, and what readiness reports.
+
+channels' ``Worker`` lets one failed ``receive`` end its ``handle()``: with ``runworker`` the
+process exited, and in ``serve`` the embedded tick worker and matchmaker vanished while the
+process went on answering /healthz. A restarted Redis left the game with neither. Here a
+failed receive is reported (``LayerWatch``: counted, logged, group memberships recovered) and
+retried with backoff; the application instances, and what they hold (running matches, the
+lobby), live on.
+
+Readiness (``/readyz``) says whether this process can serve a game now: the channel layer
+answers, and someone listens on the tick-worker and matchmaker channels. A worker in this
+process answers for itself; workers in other processes (``runworker``, ``make cluster``) keep
+a short-lived key in Redis while they receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import weakref
+from typing import Any
+
+from channels.layers import get_channel_layer
+from channels.worker import Worker
+from django.conf import settings
+
+from gameserver.edge.recovery import PROBE_GROUP, LayerWatch
+from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN, RETRY_MAX = 0.2, 5.0  # seconds between receive retries while the layer is down
+BEAT_SECONDS = 2.0  # how often a worker renews its key in Redis
+BEAT_TTL = 6  # seconds the key outlives its last renewal (a dead worker drops out this fast)
+PROBE_TIMEOUT = 2.0  # seconds a readiness probe waits for Redis
+REQUIRED = (TICK_CHANNEL, MATCHMAKER_CHANNEL)
+
+_local: weakref.WeakSet[ResilientWorker] = weakref.WeakSet()
+
+
+def _redis() -> Any:
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
+    )
+
+
+def _beat_key(channel: str, worker: str = "*") -> str:
+    layers: dict[str, Any] = settings.CHANNEL_LAYERS
+    prefix = layers["default"].get("CONFIG", {}).get("prefix", "asgi")
+    return f"{prefix}:alive:{channel}:{worker}"
+
+
+class ResilientWorker(Worker):
+    """channels' Worker whose listeners retry a failed receive instead of ending the worker."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failing: set[str] = set()  # channels whose last receive failed
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    async def handle(self) -> None:
+        """channels' handle, plus the liveness key, and the listeners cancelled with it (channels
+        leaves them pending when the worker is cancelled)."""
+        tasks = [asyncio.ensure_future(self.listener(channel)) for channel in self.channels]
+        if settings.REDIS_URL:
+            tasks.append(asyncio.ensure_future(self.beat()))
+        _local.add(self)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            _local.discard(self)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def listener(self, channel: str) -> None:
+        delay = RETRY_MIN
+        while True:
+            try:
+                message = await self.channel_layer.receive(channel)
+            except Exception as exc:  # the layer's errors: ConnectionError, TimeoutError, ...
+                self.failing.add(channel)
+                LayerWatch.of(self.channel_layer).report(
+                    "worker.receive", exc, f"channel {channel}, retrying in {delay:.1f}s"
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                await self.probe(channel)
+                continue
+            delay = RETRY_MIN
+            if not message.get("type"):
+                log.warning("worker: a message without a type on %s, dropped", channel)
+                continue
+            queue = self.get_or_create_application_instance(channel, {"type": "channel", "channel": channel})
+            await queue.put(message)
+
+    async def probe(self, channel: str) -> None:
+        """A receive that works just blocks (an idle channel has nothing to say): so a cheap
+        layer call decides when a failing channel counts as receiving again."""
+        try:
+            await self.channel_layer.group_discard(PROBE_GROUP, f"{channel}.probe")
+        except Exception:
+            return
+        self.failing.discard(channel)
+        log.warning("worker: the channel layer answers again; receiving on %s", channel)
+
+    def receiving(self, channel: str) -> bool:
+        return channel in self.channels and channel not in self.failing
+
+    async def beat(self) -> None:
+        """Keep one key per listened channel in Redis while that channel receives."""
+        client = _redis()
+        try:
+            while True:
+                try:
+                    async with client.pipeline(transaction=False) as pipe:
+                        for channel in self.channels:
+                            if self.receiving(channel):
+                                pipe.set(_beat_key(channel, self.name), int(time.time()), ex=BEAT_TTL)
+                        await pipe.execute()
+                except Exception as exc:
+                    LayerWatch.of(self.channel_layer).report("worker.beat", exc, "liveness key not renewed")
+                await asyncio.sleep(BEAT_SECONDS)
+        finally:
+            await client.aclose()
+
+
+async def readiness() -> tuple[bool, dict[str, Any]]:
+    """(ready, details): the layer answers and every required channel has a live listener."""
+    details: dict[str, Any] = {"layer": "redis" if settings.REDIS_URL else "in-memory"}
+    local = {c: sum(w.receiving(c) for w in list(_local)) for c in REQUIRED}
+    if not settings.REDIS_URL:
+        layer_ok = get_channel_layer() is not None
+        workers = local
+    else:
+        client = _redis()
+        try:
+            await client.ping()
+            layer_ok = True
+            workers = {}
+            for channel in REQUIRED:
+                keys = [key async for key in client.scan_iter(match=_beat_key(channel), count=100)]
+                workers[channel] = max(len(keys), local[channel])
+        except Exception as exc:
+            layer_ok, workers = False, local
+            details["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            await client.aclose()
+    details["layer_ok"] = layer_ok
+    details["workers"] = workers
+    ready = layer_ok and all(workers[c] > 0 for c in REQUIRED)
+    return ready, details
