@@ -33,7 +33,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 # A tick worker and the matchmaker as their own processes (need REDIS_URL; `make run` hosts
-# both in-process anyway). Run any number of tick workers but exactly one matchmaker.
+# both in-process anyway). Run any number of tick workers; one matchmaker is active (a lease in
+# Redis), a second one stands by.
 worker: $(STAMP)
 	$(PY) manage.py runworker match-tick
 

@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from channels.worker import Worker
 from django.conf import settings
 
+from gameserver.edge.lease import Lease
 from gameserver.edge.recovery import PROBE_GROUP, LayerWatch
 from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
 
@@ -37,6 +38,7 @@ BEAT_SECONDS = 2.0  # how often a worker renews its key in Redis
 BEAT_TTL = 6  # seconds the key outlives its last renewal (a dead worker drops out this fast)
 PROBE_TIMEOUT = 2.0  # seconds a readiness probe waits for Redis
 REQUIRED = (TICK_CHANNEL, MATCHMAKER_CHANNEL)
+LEASED = (MATCHMAKER_CHANNEL,)  # one process at a time (with Redis); tick workers share theirs
 
 _local: weakref.WeakSet[ResilientWorker] = weakref.WeakSet()
 
@@ -61,12 +63,17 @@ class ResilientWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failing: set[str] = set()  # channels whose last receive failed
+        self.leases: dict[str, Lease] = {}
+        self.listening: dict[str, asyncio.Task[None]] = {}
+        self.leased_tasks: dict[str, tuple[asyncio.Task[None], asyncio.Task[None]]] = {}
+        self.releasing = False
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
     async def handle(self) -> None:
         """channels' handle, plus the liveness key, and the listeners cancelled with it (channels
         leaves them pending when the worker is cancelled)."""
-        tasks = [asyncio.ensure_future(self.listener(channel)) for channel in self.channels]
+        self.listening = {channel: asyncio.ensure_future(self.listener(channel)) for channel in self.channels}
+        tasks = list(self.listening.values())
         if settings.REDIS_URL:
             tasks.append(asyncio.ensure_future(self.beat()))
         _local.add(self)
@@ -79,6 +86,56 @@ class ResilientWorker(Worker):
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def listener(self, channel: str) -> None:
+        if channel in LEASED and settings.REDIS_URL:
+            await self.leased_listener(channel)
+        else:
+            await self.receive_loop(channel)
+
+    async def leased_listener(self, channel: str) -> None:
+        """Receive only while this process holds the channel's lease: two matchmakers reading
+        one channel would split the lobby between them. A lost lease drops the consumer, and
+        the state it held, before standing by again; a clean stop releases it."""
+        lease = Lease(channel)
+        self.leases[channel] = lease
+        try:
+            while True:
+                await lease.acquire()
+                receiving = asyncio.ensure_future(self.receive_loop(channel))
+                holding = asyncio.ensure_future(lease.hold())
+                self.leased_tasks[channel] = (receiving, holding)
+                try:
+                    await asyncio.wait({receiving, holding}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (receiving, holding):
+                        task.cancel()
+                    await asyncio.gather(receiving, holding, return_exceptions=True)
+                if self.releasing:
+                    return
+                log.warning(
+                    "worker: %s; dropping this process's %s and standing by", holding.exception(), channel
+                )
+                if channel in self.application_instances:
+                    self.delete_application_instance(channel)
+        finally:
+            if not lease.held:  # a held one is released (then closed) by release_leases
+                self.leases.pop(channel, None)
+                await lease.close()
+
+    async def release_leases(self) -> None:
+        """A clean stop: stop receiving on the leased channels, then give their leases up, so a
+        standby takes over at once instead of after the lease's TTL."""
+        self.releasing = True
+        for channel, lease in list(self.leases.items()):
+            for task in self.leased_tasks.get(channel, ()):
+                task.cancel()  # its listener then returns, the others go on until the stop
+            listening = self.listening.get(channel)
+            if listening is not None:
+                await asyncio.gather(listening, return_exceptions=True)
+            await lease.release()
+            await lease.close()
+            self.leases.pop(channel, None)
+
+    async def receive_loop(self, channel: str) -> None:
         delay = RETRY_MIN
         while True:
             try:
@@ -110,7 +167,9 @@ class ResilientWorker(Worker):
         log.warning("worker: the channel layer answers again; receiving on %s", channel)
 
     def receiving(self, channel: str) -> bool:
-        return channel in self.channels and channel not in self.failing
+        lease = self.leases.get(channel)
+        held = lease is None or lease.held
+        return channel in self.channels and channel not in self.failing and held
 
     async def beat(self) -> None:
         """Keep one key per listened channel in Redis while that channel receives."""
@@ -128,6 +187,12 @@ class ResilientWorker(Worker):
                 await asyncio.sleep(BEAT_SECONDS)
         finally:
             await client.aclose()
+
+
+async def release_leases() -> None:
+    """Every worker of this process gives up its leases (the drain of a clean stop)."""
+    for worker in list(_local):
+        await worker.release_leases()
 
 
 async def readiness() -> tuple[bool, dict[str, Any]]:

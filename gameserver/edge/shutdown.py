@@ -45,6 +45,10 @@ async def drain(grace: float) -> dict[str, Any]:
     ended = await _all(
         [worker.shut_down() for worker in Shutdown.workers], started + grace - time.monotonic()
     )
+    # The matchmaker's lease, given up now: its standby takes the lobby over at once.
+    from gameserver.edge.liveness import release_leases  # liveness imports this module's users
+
+    await _all([release_leases()], max(started + grace - time.monotonic(), 1.0))
     return {
         "sockets": len(sockets),
         "sockets_closed": len(closed),

@@ -3,9 +3,10 @@
 Lobby consumers forward checked requests here; this adapter reads what a command needs from
 the database (ratings), applies it to the pure ``Lobby`` and performs the resulting Outbox:
 pushes to players, presence marks, and match creation. Commands and the periodic pass hold one
-lock, so the state changes one step at a time. Run exactly ONE matchmaker (``make run`` hosts
-it; with Redis, ``manage.py runworker matchmaker``): with channels-redis a named channel is a
-work queue, and two matchmakers would each hold half the lobby.
+lock, so the state changes one step at a time. Exactly ONE matchmaker is active (``make run``
+hosts it; with Redis, ``manage.py runworker matchmaker``, and a lease decides which one reads
+the channel: gameserver/edge/lease.py): with channels-redis a named channel is a work queue, and
+two matchmakers would each hold half the lobby.
 """
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ class MatchmakerConsumer(EdgeWorker):
             lp.ROOM_LEAVE: self.sync(lambda lb, u, m, now: lb.room_leave(user_id=u, now=now)),
             lp.ROOM_START: self.room_start,
         }
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # dropped (a lost lease, a stop): its clock must not act on a lobby it no longer owns
+            if self.clock is not None:
+                self.clock.cancel()
 
     @staticmethod
     def sync(command: Callable[[Lobby, int, dict[str, Any], float], Outbox]) -> Request:

@@ -1,6 +1,6 @@
 """``manage.py cluster``: the scaled-out layout on one machine, for trying it and for the tests.
 
-N server processes (``serve --no-worker``), M tick workers and exactly one matchmaker, each a
+N server processes (``serve --no-worker``), M tick workers and one matchmaker, each a
 real process in its own process group (so Ctrl-C reaches only this command, which then stops
 them in order), all against ``REDIS_URL`` or a private ``redis-server`` started here.
 """

@@ -5,6 +5,8 @@ under a running match. Whatever fails, the socket's cleanup runs and the match g
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -391,4 +393,60 @@ def test_after_a_redis_restart_the_tick_worker_and_matchmaker_processes_live_on_
     finally:
         if cluster is not None:
             cluster.stop()
+        redis.close()
+
+
+ACTIVE = re.compile(r"matchmaker: this process is the active one")
+STANDING_BY = re.compile(r"matchmaker: standing by")
+
+
+def test_one_matchmaker_is_active_a_standby_takes_the_lobby_over_when_it_is_killed_or_stopped(db_url):
+    redis = PrivateRedis()
+    redis.start()
+    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url, LOG_LEVEL="WARNING")
+    processes: list[Process] = []
+    lobbies: list[LobbyClient] = []
+    try:
+        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+        server = Process(manage("serve", "--port", "0", "--no-worker"), env)
+        processes.append(server)
+        first = Process(manage("runworker", "matchmaker"), env)
+        processes.append(first)
+        first.wait_for(ACTIVE)
+        second = Process(manage("runworker", "matchmaker"), env)
+        processes.append(second)
+        second.wait_for(STANDING_BY)  # two matchmakers would split the lobby: this one waits
+        base = server.wait_for(READY).group(1)
+        ann = LobbyClient(base, guest(base, "ann")[1])
+        lobbies.append(ann)
+        ann.expect("welcome", timeout=30)
+
+        os.killpg(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(timeout=30)
+        second.wait_for(ACTIVE, timeout=60)  # once the dead one's lease expired
+        ann.expect("welcome", timeout=60)  # the new one had every open socket announce itself
+        bob = LobbyClient(base, guest(base, "bob")[1])
+        lobbies.append(bob)
+        bob.expect("welcome", timeout=30)
+        for lobby in (ann, bob):
+            lobby.send({"t": "queue_join", "mode": "duel"})
+        for lobby in (ann, bob):
+            assert lobby.expect("match_found", timeout=30)["mode"] == "duel"
+
+        # A clean stop hands over at once: the lease is released, not left to expire.
+        third = Process(manage("runworker", "matchmaker"), env)
+        processes.append(third)
+        third.wait_for(STANDING_BY)
+        second.stop()
+        assert second.proc.returncode == 0, "\n".join(second.lines[-20:])
+        assert any("lease released" in line for line in second.lines), "\n".join(second.lines[-20:])
+        third.wait_for(ACTIVE, timeout=60)
+        ann.expect("welcome", timeout=60)
+        assert server.proc.poll() is None, "\n".join(server.lines[-30:])
+    finally:
+        for lobby in lobbies:
+            lobby.close()
+        for process in reversed(processes):
+            process.stop()
         redis.close()
