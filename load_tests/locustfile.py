@@ -296,7 +296,6 @@ class Player:
         self.lobby: Socket | None = None
         self.inbox: Queue[dict[str, Any]] = Queue()
         self.tolerated: set[tuple[str, str]] = set()  # (re, code) lobby errors a step expects
-        self.rated_matches: dict[str, float] = {}
         self.ratings: Queue[dict[str, Any]] = Queue()
         self.ready_at = 0.0
 
@@ -388,7 +387,7 @@ class Player:
 
     def expect(
         self,
-        kind: str,
+        kinds: str | tuple[str, ...],
         *,
         step: str,
         timeout: float = WAIT_TIMEOUT,
@@ -396,24 +395,27 @@ class Player:
         on_other: Callable[[dict[str, Any]], None] | None = None,
         report_timeout: bool = True,
     ) -> dict[str, Any]:
-        """The next lobby message of ``kind`` that passes ``where``; others go to ``on_other``.
-        An error message (reported by the receiver) or a closed socket fails the step; so does
-        the timeout, unless ``report_timeout`` is off (then TimedOut, unreported)."""
+        """The next lobby message of ``kinds`` that passes ``where``; others go to ``on_other``.
+        An error message (reported by the receiver) or a closed socket fails the step, unless
+        it is tolerated and ``kinds`` has ERROR (then it is the answer); so does the timeout,
+        unless ``report_timeout`` is off (then TimedOut, unreported)."""
         assert self.lobby is not None
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                wanted = " or ".join(kinds)
                 if not report_timeout:
-                    raise TimedOut(kind)
-                raise self.fail(LOBBY, step, f"no {kind} within {timeout:.0f} s", timeout * 1000)
+                    raise TimedOut(wanted)
+                raise self.fail(LOBBY, step, f"no {wanted} within {timeout:.0f} s", timeout * 1000)
             try:
                 message = self.inbox.get(timeout=min(left, 1.0))
             except Empty:
                 if self.lobby.closed.is_set():
                     raise self.fail(LOBBY, LOBBY_SOCKET, self.lobby.describe_close()) from None
                 continue
-            if message["t"] == kind and where(message):
+            if message["t"] in kinds and where(message):
                 return message
             if message["t"] == ERROR and (message.get("re", ""), message["code"]) not in self.tolerated:
                 raise StepFailed(message["code"])  # already reported by the receiver
@@ -461,7 +463,7 @@ class Player:
                     message["t"] == lp.MATCH_CANCELLED and message["check"] == check
                 )
 
-            outcome = self.expect_any((lp.MATCH_READY, lp.MATCH_CANCELLED), settled, READY_TO_START)
+            outcome = self.expect((lp.MATCH_READY, lp.MATCH_CANCELLED), step=READY_TO_START, where=settled)
             if outcome["t"] == lp.MATCH_READY:
                 return outcome
             # Someone else declined, left or never answered: we are requeued keeping our place.
@@ -471,40 +473,26 @@ class Player:
                     LOBBY, READY_TO_START, f"ready check cancelled ({outcome['reason']}) after accepting"
                 )
 
-    def expect_any(
-        self, kinds: tuple[str, ...], where: Callable[[dict[str, Any]], bool], step: str
-    ) -> dict[str, Any]:
-        """The next lobby message of one of ``kinds`` that passes ``where`` (a tolerated error
-        counts as an answer when ``kinds`` has ERROR)."""
-        deadline = time.monotonic() + WAIT_TIMEOUT
-        while True:
-            message = self._next(deadline, step)
-            if message["t"] in kinds and where(message):
-                return message
-
-    def _next(self, deadline: float, step: str) -> dict[str, Any]:
-        """The next lobby message before ``deadline`` (errors fail the step)."""
-        assert self.lobby is not None
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self.fail(LOBBY, step, "no answer within the deadline")
-            try:
-                message = self.inbox.get(timeout=min(left, 1.0))
-            except Empty:
-                if self.lobby.closed.is_set():
-                    raise self.fail(LOBBY, LOBBY_SOCKET, self.lobby.describe_close()) from None
-                continue
-            if message["t"] == ERROR and (message.get("re", ""), message["code"]) not in self.tolerated:
-                raise StepFailed(message["code"])
-            return message
-
     def leave_queue(self) -> None:
         """Give up on a queue: leave it and wait for the answer (``queue`` with no mode, or
         ``not_queued`` if a match or the server took us out first)."""
         with self.tolerating((lp.QUEUE_LEAVE, "not_queued")):
             self.send({"t": lp.QUEUE_LEAVE})
-            self.expect_any((lp.QUEUE, ERROR), left_queue, MATCHMAKING_WAIT)
+            self.expect((lp.QUEUE, ERROR), step=MATCHMAKING_WAIT, where=left_queue)
+
+    def room_request(
+        self, message: dict[str, Any], step: str, answered: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
+        """Create or join a room: its ``room``. Right after a match the result may not be
+        recorded yet, so ``in_match`` is tolerated and the request sent again, for up to 10 s."""
+        with self.tolerating((message["t"], "in_match")):
+            for _attempt in range(20):
+                self.send(message)
+                answer = self.expect((lp.ROOM, ERROR), step=step, where=answered)
+                if answer["t"] == lp.ROOM:
+                    return answer
+                gevent.sleep(0.5)
+        raise self.fail(LOBBY, step, "still in_match 10 s after the match")
 
     # --- the match -------------------------------------------------------------------------
     def play(self, ready: dict[str, Any]) -> float:
@@ -625,8 +613,6 @@ class MatchStream:
         elif kind == ERROR:
             self.problem(MATCH_SOCKET, f"error {message['code']}: {message.get('detail', '')}", fatal=True)
             self.over.set()
-        elif kind == PONG:
-            pass
 
     def started(self) -> None:
         if not self.running_at:
@@ -766,6 +752,10 @@ def left_queue(message: dict[str, Any]) -> bool:
     return message["t"] == ERROR or message.get("mode") == ""
 
 
+def in_a_room(message: dict[str, Any]) -> bool:
+    return message["t"] == ERROR or bool(message.get("code"))
+
+
 def room_answer(code: str, message: dict[str, Any]) -> bool:
     return message["t"] == ERROR or message.get("code") == code
 
@@ -845,38 +835,13 @@ class RoomPlayers(GameUser):
             for _ in range(options.matches_per_session):
                 password = secrets.token_urlsafe(6)
                 created = now_ms()
-                # Right after a match, the result may not be recorded yet: in_match, try again.
-                with host.tolerating((lp.ROOM_CREATE, "in_match")):
-                    room = None
-                    for _attempt in range(20):
-                        host.send(
-                            {"t": lp.ROOM_CREATE, "mode": options.room_mode, "max": size, "public": False,
-                             "password": password}
-                        )  # fmt: skip
-                        answer = host.expect_any(
-                            (lp.ROOM, ERROR), lambda m: m["t"] == ERROR or bool(m["code"]), ROOM_CREATE
-                        )
-                        if answer["t"] == lp.ROOM:
-                            room = answer
-                            break
-                        gevent.sleep(0.5)
-                    if room is None:
-                        raise host.fail(LOBBY, ROOM_CREATE, "still in_match 10 s after the match")
+                create = {"t": lp.ROOM_CREATE, "mode": options.room_mode, "max": size, "public": False}
+                room = host.room_request({**create, "password": password}, ROOM_CREATE, in_a_room)
                 host.report(LOBBY, ROOM_CREATE, now_ms() - created)
-                code = room["code"]
                 for joiner in joiners:
                     joined = now_ms()
-                    with joiner.tolerating((lp.ROOM_JOIN, "in_match")):
-                        for _attempt in range(20):
-                            joiner.send({"t": lp.ROOM_JOIN, "code": code, "password": password})
-                            answer = joiner.expect_any(
-                                (lp.ROOM, ERROR), partial(room_answer, code), ROOM_JOIN
-                            )
-                            if answer["t"] == lp.ROOM:
-                                break
-                            gevent.sleep(0.5)
-                        else:
-                            raise joiner.fail(LOBBY, ROOM_JOIN, "still in_match 10 s after the match")
+                    join = {"t": lp.ROOM_JOIN, "code": room["code"], "password": password}
+                    joiner.room_request(join, ROOM_JOIN, partial(room_answer, room["code"]))
                     joiner.report(LOBBY, ROOM_JOIN, now_ms() - joined)
                 host.expect(lp.ROOM, step=ROOM_JOIN, where=lambda m: len(m.get("members", ())) == size)
                 start = now_ms()

@@ -65,7 +65,7 @@ class ResilientWorker(Worker):
         self.failing: set[str] = set()  # channels whose last receive failed
         self.leases: dict[str, Lease] = {}
         self.listening: dict[str, asyncio.Task[None]] = {}
-        self.leased_tasks: dict[str, tuple[asyncio.Task[None], asyncio.Task[None]]] = {}
+        self.leased_tasks: dict[str, tuple[asyncio.Task[None], ...]] = {}  # what to cancel to stop
         self.releasing = False
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
@@ -99,7 +99,11 @@ class ResilientWorker(Worker):
         self.leases[channel] = lease
         try:
             while True:
-                await lease.acquire()
+                acquiring = asyncio.ensure_future(lease.acquire())
+                self.leased_tasks[channel] = (acquiring,)
+                await asyncio.wait({acquiring})  # a standby stopping cancels it (release_leases)
+                if acquiring.cancelled():
+                    return
                 receiving = asyncio.ensure_future(self.receive_loop(channel))
                 holding = asyncio.ensure_future(lease.hold())
                 self.leased_tasks[channel] = (receiving, holding)
@@ -127,7 +131,7 @@ class ResilientWorker(Worker):
         self.releasing = True
         for channel, lease in list(self.leases.items()):
             for task in self.leased_tasks.get(channel, ()):
-                task.cancel()  # its listener then returns, the others go on until the stop
+                task.cancel()  # its listener then returns (held or standing by); the rest go on
             listening = self.listening.get(channel)
             if listening is not None:
                 await asyncio.gather(listening, return_exceptions=True)

@@ -19,6 +19,8 @@ from typing import Any
 
 from django.conf import settings
 
+from gameserver.edge.liveness import release_leases
+
 log = logging.getLogger(__name__)
 
 
@@ -46,8 +48,6 @@ async def drain(grace: float) -> dict[str, Any]:
         [worker.shut_down() for worker in Shutdown.workers], started + grace - time.monotonic()
     )
     # The matchmaker's lease, given up now: its standby takes the lobby over at once.
-    from gameserver.edge.liveness import release_leases  # liveness imports this module's users
-
     await _all([release_leases()], max(started + grace - time.monotonic(), 1.0))
     return {
         "sockets": len(sockets),

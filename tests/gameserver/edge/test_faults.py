@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,70 +223,81 @@ class PrivateRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(db_url):
+@contextmanager
+def redis_of_our_own(db_url: str, **extra: str) -> Iterator[tuple[PrivateRedis, dict[str, str]]]:
+    """A private redis-server, and the environment of processes on it with a migrated database."""
     redis = PrivateRedis()
     redis.start()
-    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url)
-    process: Process | None = None
     try:
+        env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url, **extra)
         migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
         assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
-        process = Process(manage("serve", "--port", "0"), env)
-        base = process.wait_for(READY).group(1)
-        created = create_match(base, players=2, time_limit=10)
-        sockets = [match_socket(base, created, seat) for seat in (0, 1)]
-        seen: list[list[tuple[str, int]]] = [[], []]
-
-        def record(seat: int) -> None:
-            sock, seq, until = sockets[seat], 0, time.monotonic() + 60
-            sock.settimeout(5)
-            while time.monotonic() < until:
-                try:  # control frames too, so the server's pings cannot keep this waiting forever
-                    opcode, data = sock.recv_data(control_frame=True)
-                except websocket.WebSocketTimeoutException:
-                    continue
-                if opcode != websocket.ABNF.OPCODE_BINARY:
-                    continue
-                message = msgpack.unpackb(data)
-                seen[seat].append((message["t"], message.get("tick", -1)))
-                if message["t"] == "end":
-                    return
-                if message["t"] == "frame" and message["tick"] % 4 == 0:
-                    seq += 1
-                    sock.send_binary(an_input(seq, mx=1))
-
-        threads = [threading.Thread(target=record, args=(seat,)) for seat in (0, 1)]
-        for thread in threads:
-            thread.start()
-        while sum(1 for kind, _ in seen[0] if kind == "frame") < 20:
-            time.sleep(0.1)
-        redis.kill()
-        time.sleep(2)
-        redis.start()
-        for thread in threads:
-            thread.join(60)
-        assert process.proc.poll() is None, "the server process died"
-        for log in seen:
-            assert log[-1][0] == "end"
-            frames_after = [i for i, (kind, _) in enumerate(log) if kind == "frame"]
-            ticks = [tick for kind, tick in log if kind in {"frame", "snapshot"}]
-            assert ticks == sorted(ticks), "frames out of order"
-            for i, (kind, tick) in enumerate(log):  # every jump in ticks comes after a fresh snapshot
-                if kind == "frame" and i and log[i - 1][0] == "frame":
-                    assert tick == log[i - 1][1] + 1, f"a gap was forwarded: {log[i - 1]} -> {log[i]}"
-            assert log.count(("snapshot", ticks[0])) >= 1
-            resumed = [i for i in frames_after if log[i][1] > log[-1][1] - 20]
-            assert resumed, f"no frames after Redis came back: {log[-12:]}\n" + "\n".join(process.lines[-30:])
-        rows = query(db_url, "SELECT status, ticks FROM match_match", ())
-        assert len(rows) == 1
-        assert rows[0][0] == "finished"
-        assert rows[0][1] >= 10 * 20 - 1, "the clock kept running through the outage"
-        for sock in sockets:
-            sock.close()
+        yield redis, env
     finally:
-        if process is not None:
-            process.stop()
         redis.close()
+
+
+def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(db_url):
+    process: Process | None = None
+    with redis_of_our_own(db_url) as (redis, env):
+        try:
+            process = Process(manage("serve", "--port", "0"), env)
+            base = process.wait_for(READY).group(1)
+            created = create_match(base, players=2, time_limit=10)
+            sockets = [match_socket(base, created, seat) for seat in (0, 1)]
+            seen: list[list[tuple[str, int]]] = [[], []]
+
+            def record(seat: int) -> None:
+                sock, seq, until = sockets[seat], 0, time.monotonic() + 60
+                sock.settimeout(5)
+                while time.monotonic() < until:
+                    try:  # control frames too, so the server's pings cannot keep this waiting forever
+                        opcode, data = sock.recv_data(control_frame=True)
+                    except websocket.WebSocketTimeoutException:
+                        continue
+                    if opcode != websocket.ABNF.OPCODE_BINARY:
+                        continue
+                    message = msgpack.unpackb(data)
+                    seen[seat].append((message["t"], message.get("tick", -1)))
+                    if message["t"] == "end":
+                        return
+                    if message["t"] == "frame" and message["tick"] % 4 == 0:
+                        seq += 1
+                        sock.send_binary(an_input(seq, mx=1))
+
+            threads = [threading.Thread(target=record, args=(seat,)) for seat in (0, 1)]
+            for thread in threads:
+                thread.start()
+            while sum(1 for kind, _ in seen[0] if kind == "frame") < 20:
+                time.sleep(0.1)
+            redis.kill()
+            time.sleep(2)
+            redis.start()
+            for thread in threads:
+                thread.join(60)
+            assert process.proc.poll() is None, "the server process died"
+            for log in seen:
+                assert log[-1][0] == "end"
+                frames_after = [i for i, (kind, _) in enumerate(log) if kind == "frame"]
+                ticks = [tick for kind, tick in log if kind in {"frame", "snapshot"}]
+                assert ticks == sorted(ticks), "frames out of order"
+                for i, (kind, tick) in enumerate(log):  # every jump in ticks comes after a fresh snapshot
+                    if kind == "frame" and i and log[i - 1][0] == "frame":
+                        assert tick == log[i - 1][1] + 1, f"a gap was forwarded: {log[i - 1]} -> {log[i]}"
+                assert log.count(("snapshot", ticks[0])) >= 1
+                resumed = [i for i in frames_after if log[i][1] > log[-1][1] - 20]
+                assert resumed, f"no frames after Redis came back: {log[-12:]}\n" + "\n".join(
+                    process.lines[-30:]
+                )
+            rows = query(db_url, "SELECT status, ticks FROM match_match", ())
+            assert len(rows) == 1
+            assert rows[0][0] == "finished"
+            assert rows[0][1] >= 10 * 20 - 1, "the clock kept running through the outage"
+            for sock in sockets:
+                sock.close()
+        finally:
+            if process is not None:
+                process.stop()
 
 
 def readyz(base: str) -> tuple[int, dict[str, Any]]:
@@ -309,91 +321,81 @@ def until_ready(base: str, want: int, within: float = 90.0) -> dict[str, Any]:
 
 
 def test_after_a_redis_restart_the_embedded_workers_play_new_matches_and_readiness_told_the_outage(db_url):
-    redis = PrivateRedis()
-    redis.start()
-    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url)
     process: Process | None = None
-    try:
-        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
-        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
-        process = Process(manage("serve", "--port", "0"), env)
-        base = process.wait_for(READY).group(1)
-        body = until_ready(base, 200)
-        assert body["workers"] == {"match-tick": 1, "matchmaker": 1}
+    with redis_of_our_own(db_url) as (redis, env):
+        try:
+            process = Process(manage("serve", "--port", "0"), env)
+            base = process.wait_for(READY).group(1)
+            body = until_ready(base, 200)
+            assert body["workers"] == {"match-tick": 1, "matchmaker": 1}
 
-        redis.kill()
-        body = until_ready(base, 503)
-        assert body["ready"] is False
-        assert body["layer_ok"] is False
-        redis.start()
-        until_ready(base, 200)  # the workers listen again, nobody restarted them
+            redis.kill()
+            body = until_ready(base, 503)
+            assert body["ready"] is False
+            assert body["layer_ok"] is False
+            redis.start()
+            until_ready(base, 200)  # the workers listen again, nobody restarted them
 
-        created = create_match(base, players=2, time_limit=5)
-        logs = play_all([base], created, timeout=90)
-        for log in logs:
-            assert [e["result"]["reason"] for e in log.ends] in (["time"], ["score"]), log
-            assert log.errors == []
-        assert query(db_url, "SELECT status FROM match_match", ()) == [("finished",)]
-        assert process.proc.poll() is None, "the server process died"
-    finally:
-        if process is not None:
-            process.stop()
-        redis.close()
+            created = create_match(base, players=2, time_limit=5)
+            logs = play_all([base], created, timeout=90)
+            for log in logs:
+                assert [e["result"]["reason"] for e in log.ends] in (["time"], ["score"]), log
+                assert log.errors == []
+            assert query(db_url, "SELECT status FROM match_match", ()) == [("finished",)]
+            assert process.proc.poll() is None, "the server process died"
+        finally:
+            if process is not None:
+                process.stop()
 
 
 def test_after_a_redis_restart_the_tick_worker_and_matchmaker_processes_live_on_and_serve_the_lobby(db_url):
-    redis = PrivateRedis()
-    redis.start()
-    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url, MATCH_TIME_LIMIT="5")
     cluster: Process | None = None
-    try:
-        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
-        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
-        cluster = Process(manage("cluster", "--port", "0", "--servers", "1", "--workers", "1"), env)
-        base = cluster.wait_for(READY, timeout=180).group(1)
-        until_ready(base, 200)
+    with redis_of_our_own(db_url, MATCH_TIME_LIMIT="5") as (redis, env):
+        try:
+            cluster = Process(manage("cluster", "--port", "0", "--servers", "1", "--workers", "1"), env)
+            base = cluster.wait_for(READY, timeout=180).group(1)
+            until_ready(base, 200)
 
-        redis.kill()
-        until_ready(base, 503)
-        redis.start()
-        until_ready(base, 200)
-        assert cluster.proc.poll() is None, "a cluster process exited:\n" + "\n".join(cluster.lines[-30:])
+            redis.kill()
+            until_ready(base, 503)
+            redis.start()
+            until_ready(base, 200)
+            assert cluster.proc.poll() is None, "a cluster process exited:\n" + "\n".join(cluster.lines[-30:])
 
-        # The matchmaker answers (welcome, a duel made) and the tick worker plays it.
-        players = [guest(base, name) for name in ("ann", "bob")]
-        lobbies = [LobbyClient(base, header) for _, header in players]
-        for lobby in lobbies:
-            lobby.expect("welcome", timeout=30)
-            lobby.send({"t": "queue_join", "mode": "duel"})
-        for lobby in lobbies:
-            found = lobby.expect("match_found", timeout=30)
-            lobby.send({"t": "ready", "check": found["check"], "accept": True})
-        ready = [lobby.expect("match_ready", timeout=30) for lobby in lobbies]
-        deadline = time.monotonic() + 60
-        logs: list[Any] = [None, None]
+            # The matchmaker answers (welcome, a duel made) and the tick worker plays it.
+            players = [guest(base, name) for name in ("ann", "bob")]
+            lobbies = [LobbyClient(base, header) for _, header in players]
+            for lobby in lobbies:
+                lobby.expect("welcome", timeout=30)
+                lobby.send({"t": "queue_join", "mode": "duel"})
+            for lobby in lobbies:
+                found = lobby.expect("match_found", timeout=30)
+                lobby.send({"t": "ready", "check": found["check"], "accept": True})
+            ready = [lobby.expect("match_ready", timeout=30) for lobby in lobbies]
+            deadline = time.monotonic() + 60
+            logs: list[Any] = [None, None]
 
-        def run(i: int) -> None:
-            logs[i] = play(
-                base, ready[i]["match"], ready[i]["ticket"], ready[i]["seat"], deadline, players[i][1]
-            )
+            def run(i: int) -> None:
+                logs[i] = play(
+                    base, ready[i]["match"], ready[i]["ticket"], ready[i]["seat"], deadline, players[i][1]
+                )
 
-        threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(90)
-        for log in logs:
-            assert log is not None, "a player thread died"
-            assert len(log.ends) == 1, log
-            assert log.ends[0]["result"]["reason"] in {"time", "score"}
-        for lobby in lobbies:
-            assert lobby.expect("rating", timeout=30)["match"] == ready[0]["match"]
-            lobby.close()
-        assert cluster.proc.poll() is None, "a cluster process exited:\n" + "\n".join(cluster.lines[-30:])
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        redis.close()
+            threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(90)
+            for log in logs:
+                assert log is not None, "a player thread died"
+                assert len(log.ends) == 1, log
+                assert log.ends[0]["result"]["reason"] in {"time", "score"}
+            for lobby in lobbies:
+                assert lobby.expect("rating", timeout=30)["match"] == ready[0]["match"]
+                lobby.close()
+            assert cluster.proc.poll() is None, "a cluster process exited:\n" + "\n".join(cluster.lines[-30:])
+        finally:
+            if cluster is not None:
+                cluster.stop()
 
 
 ACTIVE = re.compile(r"matchmaker: this process is the active one")
@@ -401,52 +403,47 @@ STANDING_BY = re.compile(r"matchmaker: standing by")
 
 
 def test_one_matchmaker_is_active_a_standby_takes_the_lobby_over_when_it_is_killed_or_stopped(db_url):
-    redis = PrivateRedis()
-    redis.start()
-    env = server_env(DATABASE_URL=db_url, REDIS_URL=redis.url, LOG_LEVEL="WARNING")
     processes: list[Process] = []
     lobbies: list[LobbyClient] = []
-    try:
-        migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
-        assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
-        server = Process(manage("serve", "--port", "0", "--no-worker"), env)
-        processes.append(server)
-        first = Process(manage("runworker", "matchmaker"), env)
-        processes.append(first)
-        first.wait_for(ACTIVE)
-        second = Process(manage("runworker", "matchmaker"), env)
-        processes.append(second)
-        second.wait_for(STANDING_BY)  # two matchmakers would split the lobby: this one waits
-        base = server.wait_for(READY).group(1)
-        ann = LobbyClient(base, guest(base, "ann")[1])
-        lobbies.append(ann)
-        ann.expect("welcome", timeout=30)
+    with redis_of_our_own(db_url) as (_redis, env):
+        try:
+            server = Process(manage("serve", "--port", "0", "--no-worker"), env)
+            processes.append(server)
+            first = Process(manage("runworker", "matchmaker"), env)
+            processes.append(first)
+            first.wait_for(ACTIVE)
+            second = Process(manage("runworker", "matchmaker"), env)
+            processes.append(second)
+            second.wait_for(STANDING_BY)  # two matchmakers would split the lobby: this one waits
+            base = server.wait_for(READY).group(1)
+            ann = LobbyClient(base, guest(base, "ann")[1])
+            lobbies.append(ann)
+            ann.expect("welcome", timeout=30)
 
-        os.killpg(first.proc.pid, signal.SIGKILL)
-        first.proc.wait(timeout=30)
-        second.wait_for(ACTIVE, timeout=60)  # once the dead one's lease expired
-        ann.expect("welcome", timeout=60)  # the new one had every open socket announce itself
-        bob = LobbyClient(base, guest(base, "bob")[1])
-        lobbies.append(bob)
-        bob.expect("welcome", timeout=30)
-        for lobby in (ann, bob):
-            lobby.send({"t": "queue_join", "mode": "duel"})
-        for lobby in (ann, bob):
-            assert lobby.expect("match_found", timeout=30)["mode"] == "duel"
+            os.killpg(first.proc.pid, signal.SIGKILL)
+            first.proc.wait(timeout=30)
+            second.wait_for(ACTIVE, timeout=60)  # once the dead one's lease expired
+            ann.expect("welcome", timeout=60)  # the new one had every open socket announce itself
+            bob = LobbyClient(base, guest(base, "bob")[1])
+            lobbies.append(bob)
+            bob.expect("welcome", timeout=30)
+            for lobby in (ann, bob):
+                lobby.send({"t": "queue_join", "mode": "duel"})
+            for lobby in (ann, bob):
+                assert lobby.expect("match_found", timeout=30)["mode"] == "duel"
 
-        # A clean stop hands over at once: the lease is released, not left to expire.
-        third = Process(manage("runworker", "matchmaker"), env)
-        processes.append(third)
-        third.wait_for(STANDING_BY)
-        second.stop()
-        assert second.proc.returncode == 0, "\n".join(second.lines[-20:])
-        assert any("lease released" in line for line in second.lines), "\n".join(second.lines[-20:])
-        third.wait_for(ACTIVE, timeout=60)
-        ann.expect("welcome", timeout=60)
-        assert server.proc.poll() is None, "\n".join(server.lines[-30:])
-    finally:
-        for lobby in lobbies:
-            lobby.close()
-        for process in reversed(processes):
-            process.stop()
-        redis.close()
+            # A clean stop hands over at once: the lease is released, not left to expire.
+            third = Process(manage("runworker", "matchmaker"), env)
+            processes.append(third)
+            third.wait_for(STANDING_BY)
+            second.stop()
+            assert second.proc.returncode == 0, "\n".join(second.lines[-20:])
+            assert any("lease released" in line for line in second.lines), "\n".join(second.lines[-20:])
+            third.wait_for(ACTIVE, timeout=60)
+            ann.expect("welcome", timeout=60)
+            assert server.proc.poll() is None, "\n".join(server.lines[-30:])
+        finally:
+            for lobby in lobbies:
+                lobby.close()
+            for process in reversed(processes):
+                process.stop()
