@@ -175,6 +175,12 @@ if SERVE_LOOP not in {"asyncio", "uvloop"}:
 EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", True)
 MATCH_TICKET_TTL = env_int("MATCH_TICKET_TTL", 600, minimum=1)
 MATCH_JOIN_TIMEOUT = env_int("MATCH_JOIN_TIMEOUT", 60, minimum=1)
+# A player whose socket drops keeps the seat this long (their avatar idle) and may resume it
+# with the credential the match gave them; then the game rules forfeit the seat.
+MATCH_RECONNECT_GRACE = env_int("MATCH_RECONNECT_GRACE", 30, minimum=1, maximum=600)
+# The lobby keeps a player whose last socket closed (presence, party, queue, ready check, room)
+# this long before they leave everything; 0 leaves at once.
+LOBBY_RECONNECT_GRACE = env_int("LOBBY_RECONNECT_GRACE", 20, minimum=0, maximum=600)
 # On SIGTERM/SIGINT a server process tells its players, closes their sockets and ends the
 # matches it hosts within this many seconds, then exits anyway (gameserver/edge/shutdown.py).
 SHUTDOWN_GRACE_SECONDS = env_int("SHUTDOWN_GRACE_SECONDS", 10, minimum=1, maximum=600)

@@ -5,11 +5,13 @@ process's input batcher and takes frames from this process's relay; it never sim
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from gameserver import protocol
 from gameserver.edge import metrics
@@ -18,11 +20,11 @@ from gameserver.edge.recovery import send_surely
 from gameserver.edge.relay import Message, Relay
 from gameserver.groups import TICK_CHANNEL, match_owner_group, match_seat_group
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
-from match import selectors
+from match import selectors, services
 from match.games import get_game
 from match.models import Match
 from match.rules import GameRules, InvalidInput
-from match.tickets import TicketExpired, TicketInvalid, ticket_verify
+from match.tickets import TicketExpired, TicketInvalid, resume_issue, resume_verify, ticket_verify
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class MatchConsumer(EdgeConsumer):
             return
 
         self.receiving = True
+        await self.send_message(
+            protocol.seat_message(seat=self.seat, resume=self.resume, grace=settings.MATCH_RECONNECT_GRACE)
+        )
         self.relay = Relay.of(self.channel_layer)
         seat_group = match_seat_group(self.match_id, self.seat)
         await self.channel_layer.group_send(seat_group, {"type": "match.replaced", "by": self.channel_name})
@@ -68,31 +73,62 @@ class MatchConsumer(EdgeConsumer):
         self.request_snapshot()
 
     async def check_admission(self) -> tuple[CloseCode, ErrorCode, str] | None:
-        """Who may enter: a genuine, unexpired ticket for this match and a seat in it."""
+        """Who may enter: the seat's resume credential, or a genuine, unexpired ticket for a
+        seat nobody has claimed yet (so a leaked practice link cannot take a seat in use)."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         ticket = query.get("ticket", [""])[0]
-        try:
-            claims = ticket_verify(ticket=ticket)
-        except TicketExpired:
-            return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_EXPIRED, "the match ticket has expired"
-        except TicketInvalid as exc:
-            return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_INVALID, f"bad match ticket: {exc}"
-        if claims.match_id != self.match_id:
+        resume = query.get("resume", [""])[0]
+        key_hash = ""
+        if resume:  # coming back: no ticket needed, so a drop is never outlived by its expiry
+            try:
+                resumed = resume_verify(credential=resume)
+            except TicketInvalid as exc:
+                return CloseCode.UNAUTHORIZED, ErrorCode.RESUME_INVALID, str(exc)
+            seat_no, match_id, key_hash = resumed.seat, resumed.match_id, resumed.key_hash
+        else:
+            try:
+                claims = ticket_verify(ticket=ticket)
+            except TicketExpired:
+                return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_EXPIRED, "the match ticket has expired"
+            except TicketInvalid as exc:
+                return CloseCode.UNAUTHORIZED, ErrorCode.TICKET_INVALID, f"bad match ticket: {exc}"
+            seat_no, match_id = claims.seat, claims.match_id
+            if claims.user_id is not None and self.user_pk() != claims.user_id:
+                # A ticket the matchmaker issued names its player: a leaked one is useless to others.
+                return CloseCode.FORBIDDEN, ErrorCode.WRONG_PLAYER, "the ticket is for another player"
+        if match_id != self.match_id:
             return CloseCode.FORBIDDEN, ErrorCode.WRONG_MATCH, "the ticket is for another match"
-        if claims.user_id is not None and getattr(self.scope.get("user"), "pk", None) != claims.user_id:
-            # A ticket the matchmaker issued names its player: a leaked one is useless to others.
-            return CloseCode.FORBIDDEN, ErrorCode.WRONG_PLAYER, "the ticket is for another player"
         match: Match | None = await database_sync_to_async(selectors.match_get)(match_id=self.match_id)
         if match is None:
             return CloseCode.NOT_FOUND, ErrorCode.NO_SUCH_MATCH, f"no match {self.match_id!r}"
         if match.is_over:
             return CloseCode.GONE, ErrorCode.MATCH_OVER, f"the match is {match.status}"
-        seat_count = await database_sync_to_async(match.seats.count)()
-        if not 0 <= claims.seat < seat_count:
-            return CloseCode.FORBIDDEN, ErrorCode.TICKET_INVALID, f"no seat {claims.seat!r} in this match"
-        self.seat = claims.seat
+        seat = next((s for s in match.seats.all() if s.seat == seat_no), None)
+        if seat is None:
+            return CloseCode.FORBIDDEN, ErrorCode.TICKET_INVALID, f"no seat {seat_no!r} in this match"
+        if seat.user_id is not None and self.user_pk() != seat.user_id:
+            return CloseCode.FORBIDDEN, ErrorCode.WRONG_PLAYER, "the seat is another player's"
+        if resume:
+            if not seat.resume_hash or not hmac.compare_digest(seat.resume_hash, key_hash):
+                return CloseCode.UNAUTHORIZED, ErrorCode.RESUME_INVALID, "not this seat's resume credential"
+        else:
+            resume, new_hash = resume_issue(match_id=self.match_id, seat=seat_no)
+            claimed = await database_sync_to_async(services.seat_claim)(
+                match_id=self.match_id, seat=seat_no, resume_hash=new_hash
+            )
+            if not claimed:
+                return (
+                    CloseCode.REPLACED,
+                    ErrorCode.SEAT_TAKEN,
+                    "this seat is taken; only its resume credential opens it again",
+                )
+        self.seat = seat_no
+        self.resume = resume
         self.rules = get_game(match.game)
         return None
+
+    def user_pk(self) -> object:
+        return getattr(self.scope.get("user"), "pk", None)
 
     def request_snapshot(self) -> None:
         """Ask the owner for a snapshot (again) unless a request is already under way."""
@@ -170,6 +206,9 @@ class MatchConsumer(EdgeConsumer):
         self.relay.inputs.put(self.match_id, self.seat, message)
 
     # --- relay -> client: plain methods, called in tick order; frames arrive encoded ----------
+
+    def held_seat(self) -> int | None:
+        return None if self.gone or self.closing else self.seat
 
     def relay_snapshot(self, tick: int, message: Message) -> None:
         if self.write_now(message):

@@ -60,6 +60,9 @@ class MatchSeat(models.Model):
     )
     # -1 in modes without teams.
     team = models.SmallIntegerField(default=-1)
+    # sha256 of the seat's resume key, set by the first connection a ticket admits: from then on
+    # only the resume credential (match/tickets.py) opens the seat, so a ticket is no bearer link.
+    resume_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["match", "seat"]

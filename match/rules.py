@@ -73,6 +73,12 @@ class GameRules(Protocol):
         applied when a player disconnects so an absent player does not keep moving or firing."""
         ...
 
+    def forfeit(self, state: Any, seat: int) -> tuple[Any, list[Event]]:
+        """``seat`` left and its grace period ran out: without mutating ``state``, put it out
+        for good; the game decides what that means (the next ``step`` may end the match, and
+        ``result`` ranks the seat accordingly)."""
+        ...
+
     def step(self, state: Any, inputs: Mapping[int, Any]) -> tuple[Any, list[Event]]:
         """Advance one tick without mutating ``state``; return the new state and events."""
         ...

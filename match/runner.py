@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # If the loop falls this far behind (a long GC pause, a stalled database), stop catching up
 # tick by tick and re-base the clock instead of bursting dozens of frames at once.
 MAX_LAG_SECONDS = 1.0
+# A server process's relay says every RELAY_ALIVE_SECONDS which seats it holds (Relay); one
+# silent this long died (SIGKILL), and its seats count as dropped: their grace period starts.
+RELAY_TIMEOUT_SECONDS = 5.0
 
 
 class MatchRunner:
@@ -43,6 +46,7 @@ class MatchRunner:
         owner_channel: str,
         join_timeout: float,
         on_released: Callable[[str], Awaitable[None]],
+        grace_seconds: int = 30,
     ) -> None:
         self.match_id = match_id
         self.rules = rules
@@ -57,6 +61,10 @@ class MatchRunner:
         self.phase = protocol.PHASE_WAITING
         self.present: dict[int, str] = {}  # seat -> "relay#socket" of the connection on it
         self.pending: dict[int, Any] = {}  # seat -> newest decoded input since the last tick
+        self.grace_ticks = max(1, grace_seconds * self.hz)
+        self.away: dict[int, int] = {}  # seat -> tick at which it forfeits unless it comes back
+        self.forfeited: set[int] = set()
+        self.relay_seen: dict[str, float] = {}  # relay channel -> loop time of its last word
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
         self.aborting = False
         self._started = asyncio.Event()
@@ -79,6 +87,8 @@ class MatchRunner:
         if not 0 <= seat < self.seats:
             return
         self.present[seat] = f"{relay}#{socket}"
+        self._heard_from(relay)
+        came_back = self.away.pop(seat, None) is not None
         tick = self.rules.tick(self.state)
         message = protocol.snapshot_message(
             tick=tick,
@@ -104,16 +114,53 @@ class MatchRunner:
             await self._broadcast_phase()
             if len(self.present) == self.seats:
                 self._begin_running()
+        elif came_back:
+            log.info("match %s: seat %s is back", self.match_id, seat)
+            await self._broadcast_phase()
 
     async def on_leave(self, *, seat: int, relay: str, socket: int) -> None:
         # Only the current connection of a seat may vacate it (a replaced one must not).
         if self.present.get(seat) == f"{relay}#{socket}":
-            del self.present[seat]
-            if self.phase == protocol.PHASE_WAITING:
-                await self._broadcast_phase()
-            elif self.phase == protocol.PHASE_RUNNING:
-                # An absent player stands still instead of running and firing on held keys.
-                self.pending[seat] = self.rules.idle_input(self.state, seat)
+            await self._drop(seat)
+
+    async def on_alive(self, *, relay: str, seats: list[list[int]]) -> None:
+        """A relay's periodic word: it lives, and holds these ``[seat, socket]``. A seat it holds
+        that we count as dropped (its word was late, a layer outage) is present again."""
+        self._heard_from(relay)
+        if self.phase == protocol.PHASE_OVER:
+            return
+        changed = False
+        for seat, socket in seats:
+            if 0 <= seat < self.seats and seat not in self.present and seat not in self.forfeited:
+                self.present[seat] = f"{relay}#{socket}"
+                changed = self.away.pop(seat, None) is not None or changed
+        if changed:
+            await self._broadcast_phase()
+
+    async def _drop(self, seat: int) -> None:
+        """The seat's connection is gone; in a running match its grace period starts."""
+        del self.present[seat]
+        if self.phase == protocol.PHASE_OVER:
+            return
+        if self.phase == protocol.PHASE_RUNNING:
+            # An absent player stands still instead of running and firing on held keys.
+            self.pending[seat] = self.rules.idle_input(self.state, seat)
+            if seat not in self.forfeited:
+                self.away[seat] = self.rules.tick(self.state) + self.grace_ticks
+                log.info("match %s: seat %s dropped; it forfeits unless back in time", self.match_id, seat)
+        await self._broadcast_phase()
+
+    def _heard_from(self, relay: str) -> None:
+        self.relay_seen[relay] = asyncio.get_running_loop().time()
+
+    async def _drop_silent_relays(self) -> None:
+        """Seats held by a relay that stopped talking (its process died) are dropped."""
+        now = asyncio.get_running_loop().time()
+        for seat, connection in list(self.present.items()):
+            relay = connection.rsplit("#", 1)[0]
+            if now - self.relay_seen.get(relay, now) > RELAY_TIMEOUT_SECONDS:
+                log.warning("match %s: the relay of seat %s went silent", self.match_id, seat)
+                await self._drop(seat)
 
     def on_input(self, *, seat: int, fields: dict[str, Any]) -> None:
         if not 0 <= seat < self.seats or self.phase == protocol.PHASE_OVER:
@@ -156,6 +203,10 @@ class MatchRunner:
         if self.phase != protocol.PHASE_WAITING:
             return
         self.phase = protocol.PHASE_RUNNING
+        # A seat that never came has the same grace as one that dropped: then it forfeits.
+        for seat in range(self.seats):
+            if seat not in self.present:
+                self.away[seat] = self.rules.tick(self.state) + self.grace_ticks
         self._started.set()
 
     async def _run_clock(self) -> None:
@@ -175,11 +226,24 @@ class MatchRunner:
                 log.warning("match %s: %.2fs behind, re-basing the clock", self.match_id, -delay)
                 start -= delay
             await self._tick()
+            if ticks % self.hz == 0:
+                await self._drop_silent_relays()
 
     async def _tick(self) -> None:
         inputs, self.pending = self.pending, {}
-        prev = self.state
-        self.state, events = self.rules.step(prev, inputs)
+        prev = state = self.state
+        events: list[list[Any]] = []
+        due = [seat for seat, at in self.away.items() if at <= self.rules.tick(prev)]
+        for seat in due:  # before the step, so this tick's frame carries it and may end the match
+            del self.away[seat]
+            self.forfeited.add(seat)
+            state, forfeit_events = self.rules.forfeit(state, seat)
+            events += forfeit_events
+            log.info("match %s: seat %s forfeits (not back within the grace period)", self.match_id, seat)
+        self.state, step_events = self.rules.step(state, inputs)
+        events += step_events
+        if due:
+            await self._broadcast_phase()
         tick = self.rules.tick(self.state)
         frame = protocol.encode(
             protocol.frame_message(
@@ -193,7 +257,13 @@ class MatchRunner:
         await self._group_send({"type": "match.frame", "match": self.match_id, "tick": tick, "frame": frame})
 
     async def _broadcast_phase(self) -> None:
-        frame = protocol.encode(protocol.phase_message(phase=self.phase, present=sorted(self.present)))
+        frame = protocol.encode(
+            protocol.phase_message(
+                phase=self.phase,
+                present=sorted(self.present),
+                away=[[seat, at] for seat, at in sorted(self.away.items())],
+            )
+        )
         await self._group_send({"type": "match.phase", "match": self.match_id, "frame": frame})
 
     async def _group_send(self, event: dict[str, Any]) -> None:

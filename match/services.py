@@ -129,6 +129,14 @@ def match_request_start(*, match_id: str) -> None:
     async_to_sync(amatch_request_start)(match_id=match_id)
 
 
+def seat_claim(*, match_id: str, seat: int, resume_hash: str) -> bool:
+    """The first connection of a seat claims it (one conditional UPDATE, so of two racing
+    openers of one ticket exactly one wins); False if someone already has."""
+    return bool(
+        MatchSeat.objects.filter(match_id=match_id, seat=seat, resume_hash="").update(resume_hash=resume_hash)
+    )
+
+
 def match_claim(*, match_id: str, owner: str) -> bool:
     """Let exactly one tick worker own a waiting match."""
     return bool(Match.objects.filter(pk=match_id, status=Match.Status.WAITING, owner="").update(owner=owner))

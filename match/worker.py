@@ -64,6 +64,7 @@ class TickWorkerConsumer(EdgeWorker):
             owner_channel=self.channel_name,
             join_timeout=settings.MATCH_JOIN_TIMEOUT,
             on_released=self._release,
+            grace_seconds=settings.MATCH_RECONNECT_GRACE,
         )
         self.runners[match_id] = runner
         await self.channel_layer.group_add(match_owner_group(match_id), self.channel_name)
@@ -96,6 +97,16 @@ class TickWorkerConsumer(EdgeWorker):
             await runner.on_leave(
                 seat=int(event["seat"]), relay=str(event["relay"]), socket=int(event["socket"])
             )
+
+    async def match_alive(self, event: dict[str, Any]) -> None:
+        """A server process's relay lives and holds these seats of the match."""
+        if runner := self._runner(event):
+            seats = [
+                [seat, socket]
+                for seat, socket in event.get("seats", [])
+                if type(seat) is int and type(socket) is int
+            ]
+            await runner.on_alive(relay=str(event["relay"]), seats=seats)
 
     async def match_inputs(self, event: dict[str, Any]) -> None:
         """One process's batch for one tick: the newest input of each of its seats."""

@@ -31,12 +31,19 @@ from gameserver.groups import match_group
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 0.5  # after a failed layer receive (Redis restarting), wait before the next try
+# How often the relay tells each match owner which of its seats it holds: the owner's sign that
+# this process lives (match/runner.py drops the seats of a relay silent for 5 s).
+ALIVE_SECONDS = 1.0
 
 Message = dict[str, Any]
 
 
 class FrameSink(Protocol):
     """A local socket of a match, as the relay sees it: plain methods, called in tick order."""
+
+    def held_seat(self) -> int | None:
+        """The seat this socket plays, or None once it is closing."""
+        ...
 
     def relay_snapshot(self, tick: int, message: Message) -> None: ...
     def relay_frame(self, tick: int, message: Message) -> None: ...
@@ -57,6 +64,7 @@ class Relay(PerLayer):
         self.inputs = InputBatcher(self)
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
+        self._alive_task: asyncio.Task[None] | None = None
         self._started: asyncio.Future[str] | None = None
         self._handlers: dict[str, Callable[[Message], None]] = {
             "match.frame": self.on_frame,
@@ -122,6 +130,7 @@ class Relay(PerLayer):
                 self._started = None
                 raise
             self._task = asyncio.ensure_future(self._run())
+            self._alive_task = asyncio.ensure_future(self._tell_alive())
             LayerWatch.of(self.layer).register(self)
             self._started.set_result(self.channel)
         return await asyncio.shield(self._started)
@@ -145,6 +154,27 @@ class Relay(PerLayer):
             except Exception:
                 metrics.HANDLER_ERRORS.labels(consumer="Relay", event=str(event.get("type"))).inc()
                 log.exception("relay: handler for %r failed", event.get("type"))
+
+    async def _tell_alive(self) -> None:
+        """Every ALIVE_SECONDS, one message per match to its owner: the seats held here."""
+        while True:
+            await asyncio.sleep(ALIVE_SECONDS)
+            for match_id, local in list(self.sinks.items()):
+                owner = self.owners.get(match_id)
+                if owner is None:
+                    continue
+                seats = [
+                    [seat, sink_id]
+                    for sink_id, sink in local.items()
+                    if (seat := sink.held_seat()) is not None
+                ]
+                event = {"type": "match.alive", "match_id": match_id, "relay": self.channel, "seats": seats}
+                try:
+                    await self.layer.send(owner, event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the owner's channel full, Redis restarting: next second
+                    LayerWatch.of(self.layer).report("relay.alive", exc, f"match {match_id}")
 
     async def rejoin_groups(self) -> None:
         """After a layer failure (a restarted Redis forgets groups), join every match's group again."""

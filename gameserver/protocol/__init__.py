@@ -16,6 +16,7 @@ from .core import (
     PHASE_WAITING,
     PING,
     PONG,
+    SEAT,
     SERVER_TYPES,
     SNAPSHOT,
     UINT31_MAX,
@@ -32,6 +33,7 @@ from .core import (
     phase_message,
     pong_message,
     require_uint31,
+    seat_message,
     snapshot_message,
 )
 
@@ -48,6 +50,7 @@ __all__ = [
     "PHASE_WAITING",
     "PING",
     "PONG",
+    "SEAT",
     "SERVER_TYPES",
     "SNAPSHOT",
     "UINT31_MAX",
@@ -65,5 +68,6 @@ __all__ = [
     "phase_message",
     "pong_message",
     "require_uint31",
+    "seat_message",
     "snapshot_message",
 ]

@@ -18,6 +18,7 @@ import msgpack
 INPUT = "input"
 PING = "ping"
 # Server -> client
+SEAT = "seat"
 SNAPSHOT = "snapshot"
 PHASE = "phase"
 FRAME = "frame"
@@ -26,7 +27,7 @@ ERROR = "error"
 PONG = "pong"
 
 CLIENT_TYPES = frozenset({INPUT, PING})
-SERVER_TYPES = frozenset({SNAPSHOT, PHASE, FRAME, END, ERROR, PONG})
+SERVER_TYPES = frozenset({SEAT, SNAPSHOT, PHASE, FRAME, END, ERROR, PONG})
 
 # Match phases, as sent in ``snapshot`` and ``phase``.
 PHASE_WAITING = "waiting"
@@ -55,6 +56,8 @@ class ErrorCode(enum.StrEnum):
     NO_SUCH_MATCH = "no_such_match"
     MATCH_OVER = "match_over"
     REPLACED = "replaced"
+    SEAT_TAKEN = "seat_taken"
+    RESUME_INVALID = "resume_invalid"
     TOO_MANY_ERRORS = "too_many_errors"
     UNAVAILABLE = "unavailable"
     SHUTTING_DOWN = "shutting_down"
@@ -93,7 +96,7 @@ class CloseCode(enum.IntEnum):
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     NOT_FOUND = 4404
-    REPLACED = 4409
+    REPLACED = 4409  # a conflict over a seat: replaced by a newer connection, or already taken
     GONE = 4410
     FLOOD = 4429
     UNAVAILABLE = 4503
@@ -200,14 +203,21 @@ def pong_message(ping_id: int) -> dict[str, Any]:
     return {"t": PONG, "id": ping_id}
 
 
+def seat_message(*, seat: int, resume: str, grace: int) -> dict[str, Any]:
+    """Sent once a socket is admitted: the credential that alone opens this seat again, and
+    how many seconds the seat is kept after a drop."""
+    return {"t": SEAT, "seat": seat, "resume": resume, "grace": grace}
+
+
 def snapshot_message(
     *, tick: int, seat: int, phase: str, state: Mapping[str, Any], acks: list[int]
 ) -> dict[str, Any]:
     return {"t": SNAPSHOT, "tick": tick, "seat": seat, "phase": phase, "state": state, "acks": acks}
 
 
-def phase_message(*, phase: str, present: list[int]) -> dict[str, Any]:
-    return {"t": PHASE, "phase": phase, "present": present}
+def phase_message(*, phase: str, present: list[int], away: list[list[int]] | None = None) -> dict[str, Any]:
+    """``away``: ``[seat, forfeit_tick]`` of each dropped seat still within its grace period."""
+    return {"t": PHASE, "phase": phase, "present": present, "away": away or []}
 
 
 def frame_message(

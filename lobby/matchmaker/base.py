@@ -45,6 +45,7 @@ class LobbyBase:
         self.ids = itertools.count(1)
         self.sockets: dict[str, tuple[int, str]] = {}  # channel -> (player, server process)
         self.server_seen: dict[str, float] = {}  # server process -> last sign of life
+        self.away: dict[int, float] = {}  # player with no socket -> when they leave everything
         self.joined: dict[int, str] = {}  # presence changes not yet pushed
         self.left: set[int] = set()
 

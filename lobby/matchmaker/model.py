@@ -30,6 +30,7 @@ class LobbyConfig:
     ready_timeout: float
     list_max: int
     server_timeout: float = 30.0  # seconds without a heartbeat before a server counts as dead
+    reconnect_grace: float = 0.0  # seconds a player whose last socket closed keeps everything
 
 
 @dataclass

@@ -29,6 +29,7 @@ class PresenceMixin(LobbyBase):
             self.left.discard(user_id)
             self.joined[user_id] = name
             out.online.append((user_id, True))
+        self.away.pop(user_id, None)  # back within the grace period: nothing was lost
         member.channels.add(channel)
         return out
 
@@ -81,13 +82,31 @@ class PresenceMixin(LobbyBase):
         member.channels.discard(channel)
         if member.channels:
             return out
-        # Last tab closed: the player leaves everything that waits on them.
+        if self.config.reconnect_grace > 0:
+            # Last tab closed (a reload, a dropped network, a dead server process): presence,
+            # party, queue, ready check and room are kept for the grace period (expire_away).
+            self.away[user_id] = now + self.config.reconnect_grace
+            return out
+        self.leave(user_id, now, out)
+        return out
+
+    def expire_away(self, now: float) -> Outbox:
+        """Players whose grace period ran out with no socket back leave everything."""
+        out = Outbox()
+        for user_id in [u for u, until in self.away.items() if until <= now]:
+            del self.away[user_id]
+            member = self.members.get(user_id)
+            if member is not None and not member.channels:
+                self.leave(user_id, now, out)
+        return out
+
+    def leave(self, user_id: int, now: float, out: Outbox) -> None:
+        """The player is gone: they leave everything that waits on them, and go offline."""
         self.leave_all(user_id, now, out)
         del self.members[user_id]
         if self.joined.pop(user_id, None) is None:
             self.left.add(user_id)
         out.online.append((user_id, False))
-        return out
 
     def leave_all(self, user_id: int, now: float, out: Outbox) -> None:
         if user_id in self.check_of:

@@ -56,6 +56,7 @@ def config_from_settings() -> LobbyConfig:
         ready_timeout=settings.READY_CHECK_TIMEOUT,
         list_max=settings.LOBBY_LIST_MAX,
         server_timeout=3 * HEARTBEAT_SECONDS,
+        reconnect_grace=settings.LOBBY_RECONNECT_GRACE,
     )
 
 
@@ -143,6 +144,7 @@ class MatchmakerConsumer(EdgeWorker):
                         self.lobby.expire_checks,
                         self.lobby.expire_matches,
                         self.lobby.expire_servers,
+                        self.lobby.expire_away,
                         self.lobby.pass_queues,
                     ):
                         await self.perform(step(now), now)

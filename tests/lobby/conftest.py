@@ -31,6 +31,12 @@ async def workers(transactional_db: None) -> AsyncIterator[Worker]:
         yield worker
 
 
+@pytest.fixture
+def no_lobby_grace(settings: Any) -> None:
+    """A closed last socket leaves everything at once (the grace period has its own tests)."""
+    settings.LOBBY_RECONNECT_GRACE = 0
+
+
 @dataclass
 class Player:
     """A guest account, its bearer token, and every lobby message its sockets received."""

@@ -60,3 +60,44 @@ def test_a_match_whose_end_never_comes_frees_its_players_after_the_grace_time():
     assert lobby.status_of(1) == "match"
     lobby.expire_matches(100)
     assert lobby.status_of(1) == lobby.status_of(2) == "idle"
+
+
+GRACE = LobbyConfig(**{**CONFIG.__dict__, "reconnect_grace": 20})
+
+
+def test_a_player_back_within_the_grace_period_keeps_party_queue_and_presence():
+    lobby = Lobby(GRACE)
+    for user in (1, 2):
+        lobby.connect(user_id=user, name=f"p{user}", channel=f"c{user}", now=0)
+    party = lobby.party_invite(user_id=1, target=2, now=0).sends
+    party_id = next(m["party"] for _k, _t, m in party if m["t"] == "party_invited")
+    lobby.party_accept(user_id=2, party_id=party_id, now=0)
+    lobby.queue_join(user_id=1, mode="team", ratings={1: 1000, 2: 1000}, now=0)
+    lobby.flush_presence()
+    out = lobby.disconnect(user_id=2, channel="c2", now=1)
+    assert (out.sends, out.online) == ([], []), "nobody is told anything during the grace period"
+    assert lobby.expire_away(20).sends == []
+    lobby.connect(user_id=2, name="p2", channel="c2b", now=20)
+    assert lobby.expire_away(100).sends == []
+    assert (lobby.status_of(2), lobby.party_of[2]) == ("queued", party_id)
+    assert lobby.flush_presence().sends == [], "no leave and no join was ever pushed"
+
+
+def test_a_player_not_back_within_the_grace_period_leaves_everything():
+    lobby = Lobby(GRACE)
+    for user in (1, 2):
+        lobby.connect(user_id=user, name=f"p{user}", channel=f"c{user}", now=0)
+        lobby.queue_join(user_id=user, mode="duel", ratings={user: 1000}, now=0)
+    lobby.pass_queues(0.1)
+    check_id = next(iter(lobby.checks))
+    lobby.flush_presence()
+    lobby.disconnect(user_id=1, channel="c1", now=1)
+    assert lobby.status_of(1) == "checking", "the ready check waits for them too"
+    out = lobby.expire_away(21)
+    assert 1 not in lobby.members
+    assert check_id not in lobby.checks
+    assert out.online == [(1, False)]
+    assert any(m["t"] == "match_cancelled" and m.get("reason") == "left" for _k, _t, m in out.sends)
+    assert lobby.flush_presence().sends == [
+        ("all", None, {"t": "presence", "online": 1, "joined": [], "left": [1]})
+    ]

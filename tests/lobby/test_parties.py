@@ -68,7 +68,7 @@ async def test_the_leader_kicks_a_member_and_a_party_of_one_disbands():
     await ann.expect("party", id=0)
 
 
-async def test_a_member_who_goes_offline_leaves_the_party():
+async def test_a_member_who_goes_offline_leaves_the_party(no_lobby_grace):
     ann, bob, cat = await online(3)
     party_id = await form_party(ann, bob, cat)
     await ann.expect("party", id=party_id, where=lambda m: len(m["members"]) == 3)
@@ -136,7 +136,7 @@ async def test_an_invite_expires(settings):
     assert (await bob.expect("error"))["code"] == "no_such_party"
 
 
-async def test_an_invitee_who_leaves_the_lobby_drops_the_invitation_and_a_lone_party_disbands():
+async def test_an_invitee_who_leaves_the_lobby_drops_the_invitation_and_a_lone_party_disbands(no_lobby_grace):
     ann, bob = await online(2)
     await ann.send({"t": "party_invite", "player": bob.user_id})
     party_id = (await bob.expect("party_invited"))["party"]

@@ -41,7 +41,7 @@ async def test_welcome_says_who_i_am_my_ratings_and_who_is_online():
     await ann.close()
 
 
-async def test_joins_and_leaves_are_pushed_and_two_tabs_are_one_presence():
+async def test_joins_and_leaves_are_pushed_and_two_tabs_are_one_presence(no_lobby_grace):
     ann, bob = await online(2)
     joined = await ann.expect("presence", where=lambda m: {"id": bob.user_id, "n": bob.name} in m["joined"])
     assert joined["online"] == 2

@@ -155,13 +155,30 @@ async def test_free_for_all_starts_a_smaller_match_after_the_wait(settings):
     assert {r["team"] for r in ready} == {-1}
 
 
-async def test_leaving_the_lobby_while_queued_leaves_the_queue():
+async def test_leaving_the_lobby_while_queued_leaves_the_queue(no_lobby_grace):
     ann, bob = await online(2)
     await queue([ann], "duel")
     await ann.close()
     await queue([bob], "duel")
     await bob.expect("queue", mode="duel", where=lambda m: m["waited"] >= 1, within=3)
     assert (await bob.expect("queue", mode="duel"))["size"] == 1
+
+
+async def test_a_reload_within_the_grace_period_keeps_the_queue_and_the_ready_check(settings):
+    settings.LOBBY_RECONNECT_GRACE = 30
+    ann, bob = await online(2)
+    await queue([ann], "duel")
+    await ann.close()  # the only tab: a reload, a dropped network
+    await ann.open()
+    assert (await ann.expect("queue", mode="duel"))["size"] == 1, "still queued, nothing lost"
+    await queue([bob], "duel")
+    check = (await ann.expect("match_found"))["check"]
+    await ann.close()
+    await ann.open()
+    again = await ann.expect("match_found")
+    assert again["check"] == check
+    ready = await accept_all([ann, bob], [again, await bob.expect("match_found")])
+    assert ready[0]["match"] == ready[1]["match"], "the check went through with the returned player"
 
 
 async def test_a_second_tab_sees_the_queue_and_a_ready_check_in_progress():

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from lobby.models import Player, Rating, RatingChange
 from lobby.selectors.stats import ratings_for, ratings_of
 from lobby.services.ratings import DEFAULT_RATING, MODEL, rating_display, ratings_apply
+from match.games.arena import ARENA
 from match.models import Match, MatchSeat
 from match.services import match_finish
 
@@ -252,3 +253,21 @@ def test_ratings_of_lists_every_mode():
         "team": DEFAULT_RATING,
         "ffa": DEFAULT_RATING,
     }
+
+
+def test_a_player_who_forfeits_a_duel_they_led_loses_it():
+    ann, bob = make_user("ann"), make_user("bob")
+    match = make_match("duel", [(ann, -1), (bob, -1)])
+    state = ARENA.initial_state(
+        players=[{"seat": 0, "name": "ann"}, {"seat": 1, "name": "bob"}],
+        settings={"tick_hz": 20, "score_limit": 10, "time_limit_ticks": 2400},
+        seed=3,
+    )
+    state.players[0].score = 4  # ann leads, then never comes back
+    state, _events = ARENA.forfeit(state, 0)
+    state, _events = ARENA.step(state, {})
+    result: Any = ARENA.result(state)
+    assert result["reason"] == "forfeit"
+    assert match_finish(match_id=str(match.id), result=result, ticks=result["tick"])
+    assert rating_of(bob, "duel").rating > DEFAULT_RATING > rating_of(ann, "duel").rating
+    assert (rating_of(bob, "duel").wins, rating_of(ann, "duel").wins) == (1, 0)

@@ -39,17 +39,49 @@ async def create_match(players: int = 2, start: bool = True, **settings_override
     return match
 
 
+class SeatCommunicator(WebsocketCommunicator):
+    """A match socket that remembers the resume credential its seat message gave it."""
+
+    credential: str = ""
+
+
 def communicator(
-    match_id: object, ticket: str | None, headers: list[tuple[bytes, bytes]] | None = None
-) -> WebsocketCommunicator:
-    path = f"/ws/match/{match_id}/" + (f"?ticket={ticket}" if ticket is not None else "")
-    return WebsocketCommunicator(application, path, headers=ORIGIN if headers is None else headers)
+    match_id: object,
+    ticket: str | None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    query: str = "",
+) -> SeatCommunicator:
+    params = [f"ticket={ticket}"] if ticket is not None else []
+    params += [query] if query else []
+    path = f"/ws/match/{match_id}/" + ("?" + "&".join(params) if params else "")
+    return SeatCommunicator(application, path, headers=ORIGIN if headers is None else headers)
 
 
-async def join(match: Match, seat: int) -> WebsocketCommunicator:
+async def resume(match: Match, credential: str) -> SeatCommunicator:
+    """Back onto a seat with the credential its first connection was given (no ticket)."""
+    comm = communicator(match.id, None, query=f"resume={credential}")
+    connected, _ = await comm.connect()
+    assert connected
+    message = await recv(comm)
+    assert message == {
+        "t": "seat",
+        "seat": message.get("seat"),
+        "resume": credential,
+        "grace": message.get("grace"),
+    }
+    comm.credential = credential
+    return comm
+
+
+async def join(match: Match, seat: int) -> SeatCommunicator:
+    """Onto a seat with a fresh ticket; the seat message's resume credential is kept on the
+    communicator as ``credential``."""
     comm = communicator(match.id, ticket_issue(match_id=str(match.id), seat=seat))
     connected, _ = await comm.connect()
     assert connected
+    message = await recv(comm)
+    assert message["t"] == "seat", message
+    comm.credential = message["resume"]
     return comm
 
 

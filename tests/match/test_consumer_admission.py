@@ -1,14 +1,16 @@
 """Who gets into a match: only a genuine, unexpired ticket for that match and a seat in it."""
 
+import asyncio
 import uuid
 
+import msgpack
 import pytest
 from channels.db import database_sync_to_async
 from django.core import signing
 
 from match import services
-from match.tickets import ticket_issue
-from tests.match.conftest import communicator, create_match, join, recv, recv_until
+from match.tickets import resume_issue, resume_verify, ticket_issue
+from tests.match.conftest import communicator, create_match, join, recv, recv_until, resume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,12 +102,74 @@ async def test_a_valid_ticket_gets_the_full_snapshot_for_its_seat(tick_worker):
     await comm.disconnect()
 
 
-async def test_a_newer_connection_for_a_seat_replaces_the_older_one_with_4409(tick_worker):
+async def test_the_first_connection_of_a_seat_is_given_its_resume_credential(tick_worker, settings):
+    settings.MATCH_RECONNECT_GRACE = 45
+    match = await create_match()
+    comm = communicator(match.id, ticket_issue(match_id=str(match.id), seat=1))
+    assert (await comm.connect())[0]
+    seat = await recv(comm)
+    assert (seat["t"], seat["seat"], seat["grace"]) == ("seat", 1, 45)
+    assert resume_verify(credential=seat["resume"]).match_id == str(match.id)
+    await comm.disconnect()
+
+
+async def test_a_ticket_cannot_take_a_seat_someone_holds(tick_worker):
+    """A practice link is no bearer link: once a seat is claimed, the ticket alone is refused."""
     match = await create_match()
     first = await join(match, 0)
     await recv_until(first, "snapshot")
-    second = await join(match, 0)
-    await recv_until(second, "snapshot")
+    error, close = await refused(communicator(match.id, ticket_issue(match_id=str(match.id), seat=0)))
+    assert (error["code"], close["code"]) == ("seat_taken", 4409)
+    await first.send_to(bytes_data=msgpack.packb({"t": "ping", "id": 7}))
+    assert (await recv_until(first, "pong"))["id"] == 7, "the holder is untouched"
+    await first.disconnect()
+
+
+async def test_the_resume_credential_replaces_the_older_connection_with_4409(tick_worker):
+    match = await create_match()
+    first = await join(match, 0)
+    await recv_until(first, "snapshot")
+    second = await resume(match, first.credential)
+    snapshot = await recv_until(second, "snapshot")
+    assert snapshot["seat"] == 0
     assert (await recv_until(first, "error"))["code"] == "replaced"
     assert (await recv(first))["code"] == 4409
     await second.disconnect()
+
+
+async def test_the_resume_credential_outlives_the_ticket(tick_worker, settings):
+    match = await create_match()
+    first = await join(match, 1)
+    await first.disconnect()
+    settings.MATCH_TICKET_TTL = -1  # every ticket has expired; the credential has no expiry
+    again = await resume(match, first.credential)
+    assert (await recv_until(again, "snapshot"))["seat"] == 1
+    await again.disconnect()
+
+
+async def test_a_forged_or_foreign_resume_credential_is_refused(tick_worker):
+    match, other = await create_match(), await create_match()
+    first = await join(match, 0)
+    genuine = first.credential
+    await first.disconnect()
+    stranger, _hash = resume_issue(match_id=str(match.id), seat=0)  # well signed, never stored
+    elsewhere, _hash = resume_issue(match_id=str(other.id), seat=0)
+    for credential, code, close_code in (
+        (genuine[:-2] + "xx", "resume_invalid", 4401),
+        (signing.dumps({"m": str(match.id), "s": 0, "k": "x"}, salt="match.ticket"), "resume_invalid", 4401),
+        (stranger, "resume_invalid", 4401),
+        (elsewhere, "wrong_match", 4403),
+    ):
+        error, close = await refused(communicator(match.id, None, query=f"resume={credential}"))
+        assert (error["code"], close["code"]) == (code, close_code), credential
+
+
+async def test_two_openers_of_one_ticket_get_the_seat_once(tick_worker):
+    match = await create_match()
+    ticket = ticket_issue(match_id=str(match.id), seat=0)
+    comms = [communicator(match.id, ticket) for _ in range(4)]
+    await asyncio.gather(*(c.connect() for c in comms))
+    firsts = [await recv(c) for c in comms]
+    assert sorted(m["t"] for m in firsts) == ["error", "error", "error", "seat"]
+    for comm in comms:
+        await comm.disconnect()

@@ -12,7 +12,7 @@ from gameserver.asgi import application
 from gameserver.groups import match_group
 from match import services
 from match.models import Match
-from tests.match.conftest import ORIGIN, create_match, join, recv, recv_until, send
+from tests.match.conftest import ORIGIN, create_match, join, recv, recv_until, resume, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,8 +44,8 @@ async def test_the_match_runs_once_every_seat_joined_and_frames_come_in_tick_ord
     match, a, b = await start_two()
     phases = [await recv_until(b, "phase"), await recv_until(b, "phase")]
     assert phases == [
-        {"t": "phase", "phase": "waiting", "present": [0, 1]},
-        {"t": "phase", "phase": "running", "present": [0, 1]},
+        {"t": "phase", "phase": "waiting", "present": [0, 1], "away": []},
+        {"t": "phase", "phase": "running", "present": [0, 1], "away": []},
     ]
     ticks = [(await recv_until(b, "frame"))["tick"] for _ in range(10)]
     assert ticks == list(range(ticks[0], ticks[0] + 10))
@@ -176,7 +176,7 @@ async def test_a_reconnecting_player_gets_a_fresh_snapshot_and_the_frames_after_
     await recv_until(a, "frame")
     await a.disconnect()
     await asyncio.sleep(0.2)
-    again = await join(match, 0)
+    again = await resume(match, a.credential)
     snapshot = await recv_until(again, "snapshot")
     assert snapshot["phase"] == "running"
     frame = await recv_until(again, "frame")

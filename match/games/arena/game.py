@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from match.rules import Event, GameOver, InvalidInput, PlayerSpec, Wire
 
 from . import constants as c
-from . import wire
+from . import stages, wire
 from .rng import below, seed_state
 from .stages import STAGES
 from .state import ArenaInput, ArenaState, Player, make_config
@@ -176,6 +176,14 @@ class ArenaRules:
     def step(self, state: ArenaState, inputs: Mapping[int, ArenaInput]) -> tuple[ArenaState, list[Event]]:
         """See ``step``."""
         return step(state, inputs)
+
+    def forfeit(self, state: ArenaState, seat: int) -> tuple[ArenaState, list[Event]]:
+        """The seat is out for good (see ``stages.forfeit``); the next step ends the match if
+        fewer than two sides are left."""
+        new = state.copy()
+        events: list[Event] = []
+        stages.forfeit(new, seat, events)
+        return new, events
 
     def tick(self, state: ArenaState) -> int:
         """Tick number of the state."""

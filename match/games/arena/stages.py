@@ -154,7 +154,7 @@ def apply_controls(state: ArenaState, inputs: Mapping[int, ArenaInput], events: 
         if not 0 <= seat < len(players):
             raise ValueError(f"input for unknown seat {seat!r}")
         p = players[seat]
-        if inp.seq <= p.seq:
+        if inp.seq <= p.seq or p.forfeit:
             continue
         p.seq = inp.seq
         p.mx = inp.mx
@@ -186,7 +186,7 @@ def pick_spawn(state: ArenaState, seat: int) -> tuple[int, int]:
 def respawn(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -> None:
     """Bring back knocked-out players whose delay has elapsed, at full hp."""
     for p in state.players:
-        if not p.alive and state.tick >= p.respawn_tick:
+        if not p.alive and not p.forfeit and state.tick >= p.respawn_tick:
             p.x, p.y = pick_spawn(state, p.seat)
             p.alive = True
             p.hp = c.MAX_HP
@@ -336,8 +336,30 @@ def knockouts(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Event
         events.append(["ko", p.seat, killer])
 
 
+def sides_left(state: ArenaState) -> int:
+    """Players (free-for-all) or teams with a member who has not forfeited."""
+    if is_team_match(state):
+        return len({p.team for p in state.players if not p.forfeit})
+    return sum(1 for p in state.players if not p.forfeit)
+
+
+def forfeit(state: ArenaState, seat: int, events: Events) -> None:
+    """The seat is out for good: off the field, no respawn, its controls released."""
+    p = state.players[seat]
+    if p.forfeit:
+        return
+    p.forfeit = True
+    p.alive = False
+    p.hp = 0
+    p.mx = p.my = 0
+    p.fire = False
+    p.respawn_tick = 0
+    events.append(["forfeit", seat])
+
+
 def end(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -> None:
-    """End on the score limit first (a last-tick winner beats the clock), then on time.
+    """End on the score limit first (a last-tick winner beats the clock), then when only one
+    side has not forfeited, then on time.
 
     In a team match the limit applies to each team's summed score.
     """
@@ -345,6 +367,8 @@ def end(state: ArenaState, inputs: Mapping[int, ArenaInput], events: Events) -> 
     scores = team_scores(state) if is_team_match(state) else [p.score for p in state.players]
     if any(score >= cfg.score_limit for score in scores):
         state.reason = "score"
+    elif sides_left(state) < 2:
+        state.reason = "forfeit"
     elif state.tick >= cfg.end_tick:
         state.reason = "time"
     else:

@@ -81,6 +81,8 @@ class Player:
     last_hitter: int = -1
     team: int = c.NO_TEAM
     """0 or 1 in a team match, ``NO_TEAM`` in free-for-all; fixed for the whole match."""
+    forfeit: bool = False
+    """Left and did not come back within the grace period: out for the rest of the match."""
 
     def copy(self) -> Player:
         """Field-by-field copy; faster than ``dataclasses.replace`` on the hot path."""
@@ -103,6 +105,7 @@ class Player:
             self.respawn_tick,
             self.last_hitter,
             self.team,
+            self.forfeit,
         )
 
     def is_enemy_of(self, other: Player) -> bool:

@@ -18,7 +18,7 @@ from typing import cast
 from . import constants as c
 from .state import ArenaState, Player, Shot, is_team_match
 
-_HASH_OMITTED_DEFAULTS: dict[str, object] = {"team": c.NO_TEAM}
+_HASH_OMITTED_DEFAULTS: dict[str, object] = {"team": c.NO_TEAM, "forfeit": False}
 """Fields added after the golden file: left out of the hash while at this value
 (free-for-all), so old hashes stay valid while team matches hash their teams."""
 
@@ -29,6 +29,7 @@ def player_wire(p: Player) -> Wire:
     """The public part of a player; internal controls and timers stay server-side.
 
     ``tm`` is appended only in team matches; it never changes, so deltas never carry it.
+    ``ff`` is sent only for a seat that forfeited (a delta carries it once, when it happens).
     """
     out: Wire = {
         "s": p.seat,
@@ -44,6 +45,8 @@ def player_wire(p: Player) -> Wire:
     }
     if p.team != c.NO_TEAM:
         out["tm"] = p.team
+    if p.forfeit:
+        out["ff"] = True
     return out
 
 
@@ -80,7 +83,7 @@ def delta(prev: ArenaState, state: ArenaState) -> Wire:
         if old_p == new_p:  # the common case (an idle or absent player): no wire maps to build
             continue
         old = player_wire(old_p)
-        diff: Wire = {k: v for k, v in player_wire(new_p).items() if old[k] != v}
+        diff: Wire = {k: v for k, v in player_wire(new_p).items() if old.get(k) != v}
         if diff:
             changed.append({"s": new_p.seat, **diff})
     if changed:
@@ -145,7 +148,7 @@ def state_hash(state: ArenaState) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def _shared_ranks(keys: list[tuple[int, int]]) -> list[int]:
+def _shared_ranks(keys: list[tuple[int, ...]]) -> list[int]:
     """Ranks from 1 for keys already sorted best first; equal keys share a rank (1, 1, 3)."""
     ranks: list[int] = []
     for i, key in enumerate(keys):
@@ -153,31 +156,47 @@ def _shared_ranks(keys: list[tuple[int, int]]) -> list[int]:
     return ranks
 
 
+def _team_out(state: ArenaState, team: int) -> bool:
+    """Every member of the team forfeited."""
+    return all(p.forfeit for p in state.players if p.team == team)
+
+
 def _team_standings(state: ArenaState) -> list[Wire]:
-    """Teams best first: team score desc, team deaths asc, team id asc; ties share a rank."""
+    """Teams best first: a team that forfeited last, then team score desc, team deaths asc,
+    team id asc; ties share a rank."""
     totals = {team: [0, 0] for team in c.TEAMS}
     for p in state.players:
         totals[p.team][0] += p.score
         totals[p.team][1] += p.deaths
-    order = sorted(c.TEAMS, key=lambda t: (-totals[t][0], totals[t][1], t))
-    ranks = _shared_ranks([(totals[t][0], totals[t][1]) for t in order])
-    return [{"tm": t, "sc": totals[t][0], "rank": r} for t, r in zip(order, ranks, strict=True)]
+    out = {team: int(_team_out(state, team)) for team in c.TEAMS}
+    order = sorted(c.TEAMS, key=lambda t: (out[t], -totals[t][0], totals[t][1], t))
+    ranks = _shared_ranks([(out[t], -totals[t][0], totals[t][1]) for t in order])
+    standings: list[Wire] = []
+    for t, r in zip(order, ranks, strict=True):
+        entry: Wire = {"tm": t, "sc": totals[t][0], "rank": r}
+        if out[t]:
+            entry["ff"] = True
+        standings.append(entry)
+    return standings
 
 
 def result(state: ArenaState) -> Wire:
-    """Ranking by score desc, deaths asc, seat asc; equal (score, deaths) share a rank.
+    """Ranking by score desc, deaths asc, seat asc, seats that forfeited (``ff``) after all
+    others; equal (forfeit, score, deaths) share a rank.
 
     A team match adds ``tm`` to each ranking entry and the ``teams`` standings.
     """
     if not state.over:
         raise ValueError(f"match is not over at tick {state.tick!r}")
-    order = sorted(state.players, key=lambda p: (-p.score, p.deaths, p.seat))
-    ranks = _shared_ranks([(p.score, p.deaths) for p in order])
+    order = sorted(state.players, key=lambda p: (p.forfeit, -p.score, p.deaths, p.seat))
+    ranks = _shared_ranks([(int(p.forfeit), -p.score, p.deaths) for p in order])
     ranking: list[Wire] = []
     for p, rank in zip(order, ranks, strict=True):
         entry: Wire = {"s": p.seat, "n": p.name, "sc": p.score, "k": p.kills, "d": p.deaths, "rank": rank}
         if p.team != c.NO_TEAM:
             entry["tm"] = p.team
+        if p.forfeit:
+            entry["ff"] = True
         ranking.append(entry)
     out: Wire = {"reason": state.reason, "tick": state.tick, "ranking": ranking}
     if is_team_match(state):

@@ -8,7 +8,7 @@ from gameserver.edge import metrics
 from lobby.consumers import LobbyConsumer
 from match.consumers import MatchConsumer
 from tests.lobby.conftest import online
-from tests.match.conftest import create_match, join, recv, recv_until, send
+from tests.match.conftest import create_match, join, recv, recv_until, resume, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,13 +38,15 @@ async def test_a_match_handler_that_raises_closes_1011_frees_the_seat_and_the_ma
     while (phase := await recv_until(a, "phase", within=10))["present"] != [0]:
         pass
     assert phase["present"] == [0], "the failed socket's seat was vacated"
-    c = await join(match, 1)  # the seat can be taken again
+    c = await resume(match, b.credential)  # the seat can be taken again
     assert (await recv_until(c, "snapshot"))["seat"] == 1
     for comm in (a, b, c):
         await comm.disconnect()
 
 
-async def test_a_lobby_handler_that_raises_closes_1011_and_the_player_leaves_the_lobby(workers, monkeypatch):
+async def test_a_lobby_handler_that_raises_closes_1011_and_the_player_leaves_the_lobby(
+    workers, monkeypatch, no_lobby_grace
+):
     async def broken(self, message):
         raise RuntimeError("a bug in a handler")
 

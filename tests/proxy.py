@@ -1,0 +1,102 @@
+"""A real TCP proxy for fault tests: clients connect through it, and ``cut()`` drops every
+connection it carries at once (both sides see a reset, as when a network path dies), while
+new connections keep working. Threads, so it serves a browser or a subprocess as well as an
+in-process client."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from types import TracebackType
+
+
+class CuttableProxy:
+    """``with CuttableProxy(upstream_port) as proxy:`` then connect to ``proxy.port``."""
+
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.accepted = 0
+        self.cuts = 0
+        self.closed = False
+        self.thread = threading.Thread(target=self._accept, name="proxy-accept", daemon=True)
+
+    def __enter__(self) -> CuttableProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.closed = True
+        self.listener.close()
+        self.cut()
+
+    @property
+    def open_connections(self) -> int:
+        with self.lock:
+            return len(self.pairs)
+
+    def cut(self) -> int:
+        """Drop every connection now (RST to both ends); returns how many were cut."""
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for sock in pair:
+                with contextlib.suppress(OSError):
+                    # SO_LINGER 0: close sends a reset, not a polite FIN the peer could wait on.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    sock.close()
+        self.cuts += len(pairs)
+        return len(pairs)
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.pairs.append((client, server))
+                self.accepted += 1
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        for chunk in self._chunks(src):
+            try:
+                dst.sendall(chunk)
+            except OSError:
+                break
+        self._forget(src, dst)
+
+    @staticmethod
+    def _chunks(sock: socket.socket) -> Iterator[bytes]:
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            yield data
+
+    def _forget(self, a: socket.socket, b: socket.socket) -> None:
+        with self.lock:
+            self.pairs = [p for p in self.pairs if a not in p and b not in p]
+        for sock in (a, b):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
