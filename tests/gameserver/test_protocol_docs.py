@@ -35,6 +35,7 @@ MIN_EXAMPLES = 8
 MATCH_TYPES = (
     protocol.INPUT,
     protocol.PING,
+    protocol.SEAT,
     protocol.SNAPSHOT,
     protocol.PHASE,
     protocol.FRAME,

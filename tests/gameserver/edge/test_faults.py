@@ -4,6 +4,7 @@ under a running match. Whatever fails, the socket's cleanup runs and the match g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -445,5 +446,123 @@ def test_one_matchmaker_is_active_a_standby_takes_the_lobby_over_when_it_is_kill
         finally:
             for lobby in lobbies:
                 lobby.close()
+            for process in reversed(processes):
+                process.stop()
+
+
+class SeatLog:
+    """What one player saw: (kind, tick) per message, the seat messages, the reconnects."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+        self.seats: list[dict[str, Any]] = []
+        self.phases: list[dict[str, Any]] = []
+        self.end: dict[str, Any] | None = None
+        self.resumed_at: list[int] = []  # snapshot tick of each resume
+        self.lost_at: list[int] = []  # last tick seen before each drop
+
+
+def play_resuming(
+    bases: list[str], created: dict[str, Any], seat: int, log: SeatLog, until: float, pause: float = 0.5
+) -> None:
+    """A player that, when its connection dies, resumes its seat at the next server it knows
+    after ``pause`` seconds."""
+    ticket = created["tickets"][seat]["ticket"]
+    base_index, seq, credential = 0, 0, ""
+    while time.monotonic() < until and log.end is None:
+        base = bases[base_index % len(bases)]
+        query_string = f"resume={credential}" if credential else f"ticket={ticket}"
+        url = base.replace("http://", "ws://") + f"/ws/match/{created['id']}/?{query_string}"
+        try:
+            sock = websocket.create_connection(url, timeout=5, origin=base)
+        except (OSError, websocket.WebSocketException):
+            base_index += 1
+            time.sleep(0.5)
+            continue
+        try:
+            while time.monotonic() < until:
+                try:
+                    opcode, data = sock.recv_data(control_frame=True)
+                except websocket.WebSocketTimeoutException:
+                    continue
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return
+                if opcode != websocket.ABNF.OPCODE_BINARY:
+                    continue
+                message = msgpack.unpackb(data)
+                kind, tick = message["t"], message.get("tick", -1)
+                log.seen.append((kind, tick))
+                if kind == "seat":
+                    log.seats.append(message)
+                    if credential:
+                        log.resumed_at.append(-1)
+                    credential = message["resume"]
+                elif kind == "snapshot" and log.resumed_at and log.resumed_at[-1] == -1:
+                    log.resumed_at[-1] = tick
+                elif kind == "phase":
+                    log.phases.append(message)
+                elif kind == "end":
+                    log.end = message
+                    return
+                elif kind == "frame" and tick % 4 == 0:
+                    seq += 1
+                    sock.send_binary(an_input(seq, mx=1 if seq % 20 < 10 else -1))
+        except (OSError, websocket.WebSocketException):  # the server process died under us
+            ticks = [t for k, t in log.seen if k in {"frame", "snapshot"}]
+            log.lost_at.append(ticks[-1] if ticks else 0)
+            base_index += 1
+            time.sleep(pause)
+        finally:
+            with contextlib.suppress(Exception):
+                sock.close()
+
+
+def test_a_killed_server_process_s_players_resume_their_seats_on_another_one(db_url):
+    """SIGKILL the Daphne process holding a player: they resume on the other process within the
+    grace period, the others saw them away meanwhile, and the match ends with one result. The
+    player comes back after 10 s, well after the tick worker noticed the dead process (~5 s)."""
+    processes: list[Process] = []
+    with redis_of_our_own(db_url, MATCH_RECONNECT_GRACE="60") as (_redis, env):
+        try:
+            worker = Process(manage("runworker", "match-tick"), env)
+            processes.append(worker)
+            servers = [Process(manage("serve", "--port", "0", "--no-worker"), env) for _ in range(2)]
+            processes.extend(servers)
+            bases = [server.wait_for(READY).group(1) for server in servers]
+            created = create_match(bases[0], players=2, time_limit=30)
+            logs = [SeatLog(), SeatLog()]
+            until = time.monotonic() + 120
+            # Seat 0 starts on the server about to die, seat 1 on the other one.
+            threads = [
+                threading.Thread(
+                    target=play_resuming, args=([bases[0], bases[1]], created, 0, logs[0], until, 10.0)
+                ),
+                threading.Thread(target=play_resuming, args=([bases[1]], created, 1, logs[1], until)),
+            ]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 60
+            while sum(1 for kind, _ in logs[0].seen if kind == "frame") < 60:
+                assert time.monotonic() < deadline, f"no frames: {logs[0].seen[-5:]}"
+                time.sleep(0.1)
+            os.killpg(servers[0].proc.pid, signal.SIGKILL)
+            servers[0].proc.wait(timeout=30)
+            for thread in threads:
+                thread.join(150)
+            for log in logs:
+                assert log.end is not None, f"no end: {log.seen[-8:]}"
+                assert log.end["result"]["reason"] == "time"
+            assert [m["seat"] for m in logs[0].seats] == [0, 0], "one resume, on the same seat"
+            assert logs[0].seats[0]["resume"] == logs[0].seats[1]["resume"]
+            (lost,), (resumed,) = logs[0].lost_at, logs[0].resumed_at
+            assert resumed > lost + 100, "the match went on while the player was away"
+            assert any(p["away"] and p["away"][0][0] == 0 for p in logs[1].phases), "seat 1 saw seat 0 away"
+            assert logs[1].phases[-1]["present"] == [0, 1], "and back"
+            ranking = logs[0].end["result"]["ranking"]
+            assert not any(e.get("ff") for e in ranking), "nobody forfeited"
+            rows = query(db_url, "SELECT status FROM match_match", ())
+            assert rows == [("finished",)], "one match, one result"
+            assert worker.proc.poll() is None, "\n".join(worker.lines[-30:])
+        finally:
             for process in reversed(processes):
                 process.stop()
