@@ -558,7 +558,9 @@ def test_a_killed_server_process_s_players_resume_their_seats_on_another_one(db_
             assert resumed > lost + 100, "the match went on while the player was away"
             assert any(p["away"] and p["away"][0][0] == 0 for p in logs[1].phases), "seat 1 saw seat 0 away"
             assert logs[1].phases[-1]["present"] == [0, 1], "and back"
-            ranking = logs[0].end["result"]["ranking"]
+            end = logs[0].end
+            assert end is not None
+            ranking = end["result"]["ranking"]
             assert not any(e.get("ff") for e in ranking), "nobody forfeited"
             rows = query(db_url, "SELECT status FROM match_match", ())
             assert rows == [("finished",)], "one match, one result"
