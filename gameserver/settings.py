@@ -178,6 +178,11 @@ MATCH_JOIN_TIMEOUT = env_int("MATCH_JOIN_TIMEOUT", 60, minimum=1)
 # A player whose socket drops keeps the seat this long (their avatar idle) and may resume it
 # with the credential the match gave them; then the game rules forfeit the seat.
 MATCH_RECONNECT_GRACE = env_int("MATCH_RECONNECT_GRACE", 30, minimum=1, maximum=600)
+# With Redis, each running match's owner holds a lease this long (renewed every third of it);
+# when it dies, another tick worker takes the match over within ~0.5 s of the lease expiring,
+# from the checkpoint written every MATCH_CHECKPOINT_TICKS ticks plus the inputs logged since.
+MATCH_LEASE_MS = env_int("MATCH_LEASE_MS", 3000, minimum=600, maximum=60000)
+MATCH_CHECKPOINT_TICKS = env_int("MATCH_CHECKPOINT_TICKS", 100, minimum=1, maximum=100000)
 # The lobby keeps a player whose last socket closed (presence, party, queue, ready check, room)
 # this long before they leave everything; 0 leaves at once.
 LOBBY_RECONNECT_GRACE = env_int("LOBBY_RECONNECT_GRACE", 20, minimum=0, maximum=600)

@@ -210,6 +210,9 @@ class MatchConsumer(EdgeConsumer):
     def held_seat(self) -> int | None:
         return None if self.gone or self.closing else self.seat
 
+    def relay_owner_changed(self) -> None:
+        self.resync()
+
     def relay_snapshot(self, tick: int, message: Message) -> None:
         if self.write_now(message):
             self.synced_tick = tick

@@ -103,6 +103,15 @@ class GameRules(Protocol):
         """Client-side reconstruction; lets tests prove deltas are complete."""
         ...
 
+    def state_bytes(self, state: Any) -> bytes:
+        """The whole state, internal fields included, for checkpoints (another tick worker
+        takes a match over from them); ``state_from_bytes`` must give it back exactly."""
+        ...
+
+    def state_from_bytes(self, data: bytes) -> Any:
+        """The inverse of ``state_bytes``; raises ``ValueError`` for bytes it did not make."""
+        ...
+
     def is_over(self, state: Any) -> bool:
         """Whether the match has ended; ``step`` must not be called afterwards."""
         ...

@@ -20,6 +20,7 @@ from gameserver.edge.recovery import LayerWatch
 from gameserver.groups import MATCHMAKER_CHANNEL, match_group
 from match import services
 from match.rules import GameRules, InvalidInput, PlayerSpec
+from match.survival import Checkpoint, Fenced, Keeper, encode_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ MAX_LAG_SECONDS = 1.0
 # A server process's relay says every RELAY_ALIVE_SECONDS which seats it holds (Relay); one
 # silent this long died (SIGKILL), and its seats count as dropped: their grace period starts.
 RELAY_TIMEOUT_SECONDS = 5.0
+# After a takeover, the seats present at the checkpoint count as present on this stand-in relay
+# until their real relays speak (within a second) or stay silent (then they are dropped).
+TAKEN_OVER = "?"
 
 
 class MatchRunner:
@@ -47,6 +51,7 @@ class MatchRunner:
         join_timeout: float,
         on_released: Callable[[str], Awaitable[None]],
         grace_seconds: int = 30,
+        keeper: Keeper | None = None,
     ) -> None:
         self.match_id = match_id
         self.rules = rules
@@ -65,14 +70,81 @@ class MatchRunner:
         self.away: dict[int, int] = {}  # seat -> tick at which it forfeits unless it comes back
         self.forfeited: set[int] = set()
         self.relay_seen: dict[str, float] = {}  # relay channel -> loop time of its last word
+        self.pending_raw: dict[int, dict[str, Any] | None] = {}  # as received (None: idle), for the log
+        self.keeper = keeper  # with Redis: lease, checkpoints and input log (match/survival.py)
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
+        self.holding: asyncio.Task[None] | None = None
         self.aborting = False
+        self.handing_over = False
+        self.fenced = False
         self._started = asyncio.Event()
 
     # --- lifecycle hooks (called by the worker consumer) -----------------------------------
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._lifecycle())
+        if self.keeper is not None:
+            self.holding = asyncio.ensure_future(self.keeper.hold(self._lease_lost))
+
+    def restore(self, checkpoint: Checkpoint) -> int:
+        """Take over from a dead (or stopped) owner: the checkpoint's state, then every logged
+        tick replayed through the same pure rules, so the match goes on from the last tick the
+        old owner logged. Returns the ticks replayed."""
+        state = self.rules.state_from_bytes(checkpoint.state)
+        forfeited = set(checkpoint.forfeited)
+        away = dict(checkpoint.away)
+        for tick, inputs, forfeits in checkpoint.log:
+            if tick != self.rules.tick(state):
+                raise ValueError(
+                    f"match {self.match_id}: log entry for tick {tick!r} after {self.rules.tick(state)}"
+                )
+            for seat in forfeits:
+                state, _events = self.rules.forfeit(state, seat)
+                forfeited.add(seat)
+                away.pop(seat, None)
+            decoded = {
+                seat: self.rules.idle_input(state, seat)
+                if fields is None
+                else self.rules.decode_input(fields)
+                for seat, fields in inputs
+            }
+            state, _events = self.rules.step(state, decoded)
+        self.state, self.forfeited, self.away = state, forfeited, away
+        self.phase = checkpoint.phase
+        if self.phase == protocol.PHASE_RUNNING:
+            self._started.set()
+        self.present = {
+            seat: f"{TAKEN_OVER}#0"
+            for seat in range(self.seats)
+            if seat not in away and seat not in forfeited
+        }
+        self.relay_seen[TAKEN_OVER] = asyncio.get_running_loop().time()
+        return len(checkpoint.log)
+
+    async def hand_over(self) -> bool:
+        """Stop here and leave the match to another tick worker (the process is stopping): a
+        last checkpoint, the lease given up, no result. False if it cannot be handed over."""
+        if self.keeper is None or self.task is None or self.task.done() or self.phase == protocol.PHASE_OVER:
+            return False
+        self.handing_over = True
+        self.task.cancel()
+        await asyncio.wait([self.task])
+        return True
+
+    def _lease_lost(self) -> None:
+        self.fenced = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def checkpoint_bytes(self) -> bytes:
+        return encode_checkpoint(
+            tick=self.rules.tick(self.state),
+            state=self.rules.state_bytes(self.state),
+            phase=self.phase,
+            away=self.away,
+            forfeited=sorted(self.forfeited),
+            owner=self.owner_channel,
+        )
 
     async def abort(self) -> None:
         """End the match now with an aborted result (written once): the process is stopping."""
@@ -124,16 +196,25 @@ class MatchRunner:
             await self._drop(seat)
 
     async def on_alive(self, *, relay: str, seats: list[list[int]]) -> None:
-        """A relay's periodic word: it lives, and holds these ``[seat, socket]``. A seat it holds
-        that we count as dropped (its word was late, a layer outage) is present again."""
+        """A relay's periodic word: it lives, and holds exactly these ``[seat, socket]``. A seat
+        it holds that we count as dropped (its word was late, a layer outage, a takeover) is
+        present again; a seat we place on it that it no longer holds (a lost leave) is dropped."""
         self._heard_from(relay)
         if self.phase == protocol.PHASE_OVER:
             return
         changed = False
+        held = set()
         for seat, socket in seats:
-            if 0 <= seat < self.seats and seat not in self.present and seat not in self.forfeited:
+            if not 0 <= seat < self.seats or seat in self.forfeited:
+                continue
+            held.add(seat)
+            current = self.present.get(seat)
+            if current is None or current.startswith(f"{TAKEN_OVER}#"):
                 self.present[seat] = f"{relay}#{socket}"
-                changed = self.away.pop(seat, None) is not None or changed
+                changed = self.away.pop(seat, None) is not None or current is None or changed
+        for seat, connection in list(self.present.items()):
+            if connection.rsplit("#", 1)[0] == relay and seat not in held:
+                await self._drop(seat)
         if changed:
             await self._broadcast_phase()
 
@@ -145,6 +226,7 @@ class MatchRunner:
         if self.phase == protocol.PHASE_RUNNING:
             # An absent player stands still instead of running and firing on held keys.
             self.pending[seat] = self.rules.idle_input(self.state, seat)
+            self.pending_raw[seat] = None
             if seat not in self.forfeited:
                 self.away[seat] = self.rules.tick(self.state) + self.grace_ticks
                 log.info("match %s: seat %s dropped; it forfeits unless back in time", self.match_id, seat)
@@ -167,6 +249,7 @@ class MatchRunner:
             return
         try:
             self.pending[seat] = self.rules.decode_input(fields)
+            self.pending_raw[seat] = fields
         except InvalidInput:
             # The consumer validated it already; a bad one here is a bug elsewhere, not fatal.
             log.warning("match %s: dropped invalid input from seat %s: %r", self.match_id, seat, fields)
@@ -175,22 +258,44 @@ class MatchRunner:
 
     async def _lifecycle(self) -> None:
         try:
-            await self._wait_for_players()
+            if self.phase == protocol.PHASE_WAITING:
+                await self._wait_for_players()
             if self.phase == protocol.PHASE_RUNNING:
                 await self._run_clock()
                 await self._finish(self.rules.result(self.state), aborted=False)
             else:
                 await self._finish_aborted()
-        except asyncio.CancelledError:
-            if not self.aborting:
+        except (asyncio.CancelledError, Fenced) as exc:
+            if self.fenced or isinstance(exc, Fenced):
+                log.warning(
+                    "match %s: another tick worker owns it now; stopped here, no result", self.match_id
+                )
+            elif self.handing_over:
+                await self._give_up()
+            elif self.aborting:
+                log.info("match %s: aborted (the process is stopping)", self.match_id)
+                await self._finish_aborted()
+            else:
                 raise
-            log.info("match %s: aborted (the process is stopping)", self.match_id)
-            await self._finish_aborted()
         except Exception:
             log.exception("match %s: runner failed; aborting the match", self.match_id)
             await self._finish_aborted()
         finally:
+            if self.holding is not None:
+                self.holding.cancel()
             await self.on_released(self.match_id)
+
+    async def _give_up(self) -> None:
+        """The hand-over's last step: checkpoint and release, so another worker resumes at once."""
+        assert self.keeper is not None
+        try:
+            await self.keeper.save(self.checkpoint_bytes())
+            await self.keeper.store.release(self.match_id, self.owner_channel)
+            log.info("match %s: handed over at tick %s", self.match_id, self.rules.tick(self.state))
+        except Exception:
+            log.exception(
+                "match %s: hand-over failed; its lease expires and another worker resumes it", self.match_id
+            )
 
     async def _wait_for_players(self) -> None:
         try:
@@ -203,6 +308,8 @@ class MatchRunner:
         if self.phase != protocol.PHASE_WAITING:
             return
         self.phase = protocol.PHASE_RUNNING
+        if self.keeper is not None:
+            self.keeper.checkpointed = None  # the first tick checkpoints the running match
         # A seat that never came has the same grace as one that dropped: then it forfeits.
         for seat in range(self.seats):
             if seat not in self.present:
@@ -231,6 +338,7 @@ class MatchRunner:
 
     async def _tick(self) -> None:
         inputs, self.pending = self.pending, {}
+        raw, self.pending_raw = self.pending_raw, {}
         prev = state = self.state
         events: list[list[Any]] = []
         due = [seat for seat, at in self.away.items() if at <= self.rules.tick(prev)]
@@ -242,6 +350,8 @@ class MatchRunner:
             log.info("match %s: seat %s forfeits (not back within the grace period)", self.match_id, seat)
         self.state, step_events = self.rules.step(state, inputs)
         events += step_events
+        if self.keeper is not None:  # what a new owner replays: forfeits, then inputs, then step
+            self.keeper.log([self.rules.tick(prev), [[seat, raw.get(seat)] for seat in inputs], due])
         if due:
             await self._broadcast_phase()
         tick = self.rules.tick(self.state)
@@ -255,6 +365,8 @@ class MatchRunner:
         )
         # ONE message per tick; each server process's relay writes it to its own sockets.
         await self._group_send({"type": "match.frame", "match": self.match_id, "tick": tick, "frame": frame})
+        if self.keeper is not None:
+            await self.keeper.after_tick(tick, self.checkpoint_bytes)
 
     async def _broadcast_phase(self) -> None:
         frame = protocol.encode(
@@ -293,7 +405,11 @@ class MatchRunner:
         self.phase = protocol.PHASE_OVER
         tick = self.rules.tick(self.state)
         written = await database_sync_to_async(services.match_finish)(
-            match_id=self.match_id, result=result, ticks=tick, aborted=aborted
+            match_id=self.match_id,
+            result=result,
+            ticks=tick,
+            aborted=aborted,
+            owner=self.owner_channel if self.keeper is not None else None,
         )
         if not written:
             log.warning("match %s: result was already recorded; not writing it again", self.match_id)
@@ -301,3 +417,8 @@ class MatchRunner:
         await self._group_send({"type": "match.end", "match": self.match_id, "frame": frame})
         # The lobby frees the players and tells them their new ratings (written with the result).
         await self._send(MATCHMAKER_CHANNEL, {"type": "mm.match_ended", "match_id": self.match_id})
+        if self.keeper is not None:
+            try:
+                await self.keeper.store.finish(self.match_id, self.owner_channel)
+            except Exception as exc:  # a later scan finds it over in the database and forgets it
+                self._layer_failed("finish", {"type": "match.finish"}, exc)

@@ -150,15 +150,27 @@ def match_mark_running(*, match_id: str) -> bool:
     )
 
 
-def match_finish(*, match_id: str, result: dict[str, Any], ticks: int, aborted: bool = False) -> bool:
-    """Record the result; True only for the one call that actually wrote it."""
-    status = Match.Status.ABORTED if aborted else Match.Status.FINISHED
-    with transaction.atomic():
-        written = bool(
-            Match.objects.filter(pk=match_id, status__in=[Match.Status.WAITING, Match.Status.RUNNING]).update(
-                status=status, result=result, ticks=ticks, ended_at=timezone.now()
-            )
+def match_take_over(*, match_id: str, owner: str) -> bool:
+    """A tick worker that took a match's lease becomes its owner of record, so that a stalled
+    former owner can no longer write its result (``match_finish`` with ``owner``)."""
+    return bool(
+        Match.objects.filter(pk=match_id, status__in=[Match.Status.WAITING, Match.Status.RUNNING]).update(
+            owner=owner
         )
+    )
+
+
+def match_finish(
+    *, match_id: str, result: dict[str, Any], ticks: int, aborted: bool = False, owner: str | None = None
+) -> bool:
+    """Record the result; True only for the one call that actually wrote it. With ``owner``,
+    only while that tick worker is the match's owner of record (fenced)."""
+    status = Match.Status.ABORTED if aborted else Match.Status.FINISHED
+    rows = Match.objects.filter(pk=match_id, status__in=[Match.Status.WAITING, Match.Status.RUNNING])
+    if owner is not None:
+        rows = rows.filter(owner=owner)
+    with transaction.atomic():
+        written = bool(rows.update(status=status, result=result, ticks=ticks, ended_at=timezone.now()))
         if written:
             match_finished.send(sender=Match, match_id=str(match_id), result=result, aborted=aborted)
     return written

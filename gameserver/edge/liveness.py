@@ -39,6 +39,9 @@ BEAT_TTL = 6  # seconds the key outlives its last renewal (a dead worker drops o
 PROBE_TIMEOUT = 2.0  # seconds a readiness probe waits for Redis
 REQUIRED = (TICK_CHANNEL, MATCHMAKER_CHANNEL)
 LEASED = (MATCHMAKER_CHANNEL,)  # one process at a time (with Redis); tick workers share theirs
+# Started with the worker, not at its first message: a tick worker scans for matches to take
+# over (match/worker.py) even if no match was ever started on it.
+EAGER = (TICK_CHANNEL,)
 
 _local: weakref.WeakSet[ResilientWorker] = weakref.WeakSet()
 
@@ -72,6 +75,9 @@ class ResilientWorker(Worker):
     async def handle(self) -> None:
         """channels' handle, plus the liveness key, and the listeners cancelled with it (channels
         leaves them pending when the worker is cancelled)."""
+        for channel in self.channels:
+            if channel in EAGER:
+                self.get_or_create_application_instance(channel, {"type": "channel", "channel": channel})
         self.listening = {channel: asyncio.ensure_future(self.listener(channel)) for channel in self.channels}
         tasks = list(self.listening.values())
         if settings.REDIS_URL:
@@ -191,6 +197,23 @@ class ResilientWorker(Worker):
                 await asyncio.sleep(BEAT_SECONDS)
         finally:
             await client.aclose()
+
+
+async def listeners_elsewhere(channel: str) -> int:
+    """How many workers in other processes receive on ``channel`` now (their liveness keys);
+    0 without Redis or when it cannot be asked."""
+    if not settings.REDIS_URL:
+        return 0
+    own = {w.name for w in list(_local)}
+    client = _redis()
+    try:
+        keys = [key.decode() async for key in client.scan_iter(match=_beat_key(channel), count=100)]
+    except Exception:
+        return 0
+    finally:
+        await client.aclose()
+    start = len(_beat_key(channel, ""))
+    return sum(1 for key in keys if key[start:] not in own)
 
 
 async def release_leases() -> None:

@@ -45,6 +45,10 @@ class FrameSink(Protocol):
         """The seat this socket plays, or None once it is closing."""
         ...
 
+    def relay_owner_changed(self) -> None:
+        """The match has a new owner: drop the frame sequence and ask it for a snapshot."""
+        ...
+
     def relay_snapshot(self, tick: int, message: Message) -> None: ...
     def relay_frame(self, tick: int, message: Message) -> None: ...
     def relay_phase(self, message: Message) -> None: ...
@@ -71,6 +75,7 @@ class Relay(PerLayer):
             "match.snapshot": self.on_snapshot,
             "match.phase": self.on_phase,
             "match.end": self.on_end,
+            "match.owner": self.on_owner,
         }
 
     # --- sockets coming and going --------------------------------------------------------------
@@ -212,6 +217,18 @@ class Relay(PerLayer):
         message = {"type": "websocket.send", "bytes": event["frame"]}
         for sink in tuple(self.sinks.get(event["match"], {}).values()):
             sink.relay_phase(message)
+
+    def on_owner(self, event: Message) -> None:
+        """Another tick worker took the match over: inputs go there now, and every local
+        socket of the match resynchronises from a snapshot of its state."""
+        match_id = event["match"]
+        local = self.sinks.get(match_id)
+        if not local:
+            return
+        self.owners[match_id] = event["owner"]
+        self.inputs.forget(match_id)
+        for sink in tuple(local.values()):
+            sink.relay_owner_changed()
 
     def on_end(self, event: Message) -> None:
         message = {"type": "websocket.send", "bytes": event["frame"]}

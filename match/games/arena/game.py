@@ -205,6 +205,14 @@ class ArenaRules:
         """See ``wire.apply_delta``."""
         return wire.apply_delta(snap, delta)
 
+    def state_bytes(self, state: ArenaState) -> bytes:
+        """See ``wire.state_bytes``."""
+        return wire.state_bytes(state)
+
+    def state_from_bytes(self, data: bytes) -> ArenaState:
+        """See ``wire.state_from_bytes``."""
+        return wire.state_from_bytes(data)
+
     def is_over(self, state: ArenaState) -> bool:
         """Whether the score or time limit has been reached."""
         return state.over

@@ -13,10 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import fields, is_dataclass
-from typing import cast
+from typing import Any, cast
+
+import msgpack
 
 from . import constants as c
-from .state import ArenaState, Player, Shot, is_team_match
+from .state import ArenaState, Config, Player, Shot, is_team_match
+
+STATE_FORMAT = 1
+"""Version of ``state_bytes``; bump it when a state field is added, so an old checkpoint is
+refused rather than misread."""
 
 _HASH_OMITTED_DEFAULTS: dict[str, object] = {"team": c.NO_TEAM, "forfeit": False}
 """Fields added after the golden file: left out of the hash while at this value
@@ -202,3 +208,44 @@ def result(state: ArenaState) -> Wire:
     if is_team_match(state):
         out["teams"] = _team_standings(state)
     return out
+
+
+def _fields_of(obj: object) -> list[object]:
+    """Every field of a dataclass in order, nested ones as lists (nothing omitted)."""
+    out: list[object] = []
+    for f in fields(cast(Any, obj)):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            out.append(_fields_of(value))
+        elif isinstance(value, list):
+            out.append([_fields_of(v) if is_dataclass(v) else v for v in value])
+        else:
+            out.append(value)
+    return out
+
+
+def state_bytes(state: ArenaState) -> bytes:
+    """The whole state, internal fields included, for checkpoints: ``state_from_bytes`` gives
+    back a state with the same ``state_hash``, from which ``step`` goes on identically."""
+    return msgpack.packb([STATE_FORMAT, _fields_of(state)], use_bin_type=True)
+
+
+def state_from_bytes(data: bytes) -> ArenaState:
+    """The inverse of ``state_bytes``; raises ``ValueError`` for anything else."""
+    try:
+        version, parts = msgpack.unpackb(data, raw=False, use_list=True)
+        if version != STATE_FORMAT:
+            raise ValueError(f"unknown arena state format {version!r}")
+        config, tick, rng, next_shot_id, players, shots, over, reason = parts
+        return ArenaState(
+            config=Config(*config),
+            tick=tick,
+            rng=rng,
+            next_shot_id=next_shot_id,
+            players=[Player(*p) for p in players],
+            shots=[Shot(*s) for s in shots],
+            over=over,
+            reason=reason,
+        )
+    except (TypeError, ValueError, msgpack.UnpackException) as exc:
+        raise ValueError(f"not an arena state: {exc}") from None

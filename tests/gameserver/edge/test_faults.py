@@ -5,6 +5,7 @@ under a running match. Whatever fails, the socket's cleanup runs and the match g
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -565,6 +566,159 @@ def test_a_killed_server_process_s_players_resume_their_seats_on_another_one(db_
             rows = query(db_url, "SELECT status FROM match_match", ())
             assert rows == [("finished",)], "one match, one result"
             assert worker.proc.poll() is None, "\n".join(worker.lines[-30:])
+        finally:
+            for process in reversed(processes):
+                process.stop()
+
+
+class Watcher:
+    """A player that reads every message of its seat with its arrival time, and steers a bit."""
+
+    def __init__(self, base: str, created: dict[str, Any], seat: int) -> None:
+        self.seat = seat
+        self.seen: list[tuple[str, int, float]] = []  # kind, tick, monotonic arrival
+        self.end: dict[str, Any] | None = None
+        self.sock = match_socket(base, created, seat)
+        self.sock.settimeout(5)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        seq, until = 0, time.monotonic() + 150
+        while time.monotonic() < until and self.end is None:
+            try:
+                opcode, data = self.sock.recv_data(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                continue
+            except (OSError, websocket.WebSocketException):
+                return
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return
+            if opcode != websocket.ABNF.OPCODE_BINARY:
+                continue
+            message = msgpack.unpackb(data)
+            self.seen.append((message["t"], message.get("tick", -1), time.monotonic()))
+            if message["t"] == "end":
+                self.end = message
+            elif message["t"] == "frame" and message["tick"] % 4 == 0:
+                seq += 1
+                self.sock.send_binary(an_input(seq, mx=1 if seq % 20 < 10 else -1, fire=seq % 3 == 0))
+
+    def frames(self) -> int:
+        return sum(1 for kind, _, _ in self.seen if kind == "frame")
+
+    def ticks_missed(self) -> int:
+        ticks = {tick for kind, tick, _ in self.seen if kind in {"frame", "snapshot"}}
+        return len(set(range(min(ticks), max(ticks) + 1)) - ticks)
+
+    def longest_stall(self) -> float:
+        times = [at for kind, _, at in self.seen if kind == "frame"]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+
+TOOK_OVER = re.compile(r"took match (\S+) over from (\S+) at tick (\d+)")
+
+
+def test_a_killed_tick_worker_s_match_is_taken_over_and_ends_with_one_result(db_url):
+    """SIGKILL the tick worker owning a match, twice: each time another one takes the match
+    over from its checkpoint and logged inputs; the players see a stall, then frames again;
+    the match plays its full time and records one result."""
+    processes: list[Process] = []
+    with redis_of_our_own(db_url, LOG_LEVEL="INFO") as (_redis, env):
+        try:
+            workers = [Process(manage("runworker", "match-tick"), env) for _ in range(3)]
+            processes.extend(workers)
+            server = Process(manage("serve", "--port", "0", "--no-worker"), env)
+            processes.append(server)
+            base = server.wait_for(READY).group(1)
+            created = create_match(base, players=2, time_limit=30)
+            match_id = created["id"]
+            players = [Watcher(base, created, seat) for seat in (0, 1)]
+            alive = list(workers)
+            for kill in range(2):
+                deadline = time.monotonic() + 60
+                while players[0].frames() < 60 * (kill + 1):
+                    assert time.monotonic() < deadline, f"no frames: {players[0].seen[-5:]}"
+                    time.sleep(0.1)
+                owner = next(
+                    w
+                    for w in alive
+                    if any(
+                        f"owns match {match_id}" in line or f"took match {match_id}" in line
+                        for line in w.lines
+                    )
+                )
+                os.killpg(owner.proc.pid, signal.SIGKILL)
+                owner.proc.wait(timeout=30)
+                alive.remove(owner)
+                deadline = time.monotonic() + 30
+                while sum(1 for w in workers for line in list(w.lines) if TOOK_OVER.search(line)) < kill + 1:
+                    assert time.monotonic() < deadline, "no tick worker took the match over:\n" + "\n".join(
+                        f"{i} {line}" for i, w in enumerate(workers) for line in w.lines[-15:]
+                    )
+                    time.sleep(0.1)
+            for player in players:
+                player.thread.join(120)
+                assert player.end is not None, f"no end: {player.seen[-8:]}"
+                assert player.end["result"]["reason"] in {"time", "score"}
+                assert player.ticks_missed() <= 2 * 20, f"frames lost: {player.ticks_missed()}"
+            rows = query(db_url, "SELECT status, ticks FROM match_match", ())
+            assert len(rows) == 1
+            assert rows[0][0] == "finished", "one result, not an abort"
+            end = players[0].end
+            assert end is not None
+            if end["result"]["reason"] == "time":
+                assert rows[0][1] == 30 * 20, "the whole match was played, across both takeovers"
+            takeovers = [m for w in workers for line in w.lines if (m := TOOK_OVER.search(line))]
+            assert len(takeovers) == 2, takeovers
+            for player in players:
+                print(
+                    f"\nseat {player.seat}: longest stall {player.longest_stall():.2f} s, "
+                    f"{player.ticks_missed()} ticks never seen"
+                )
+        finally:
+            for process in reversed(processes):
+                process.stop()
+
+
+def test_a_stopping_tick_worker_hands_its_match_to_another_one(db_url):
+    """SIGTERM (a rolling restart): the owner checkpoints, releases the lease and exits 0; the
+    other worker resumes the match at once, from the very tick it stopped at."""
+    processes: list[Process] = []
+    with redis_of_our_own(db_url, LOG_LEVEL="INFO") as (_redis, env):
+        try:
+            workers = [Process(manage("runworker", "match-tick"), env) for _ in range(2)]
+            processes.extend(workers)
+            server = Process(manage("serve", "--port", "0", "--no-worker"), env)
+            processes.append(server)
+            base = server.wait_for(READY).group(1)
+            for worker in workers:
+                worker.wait_for(re.compile(r"Running worker"))
+            created = create_match(base, players=2, time_limit=20)
+            players = [Watcher(base, created, seat) for seat in (0, 1)]
+            deadline = time.monotonic() + 60
+            while players[0].frames() < 60:
+                assert time.monotonic() < deadline, f"no frames: {players[0].seen[-5:]}"
+                time.sleep(0.1)
+            owner = next(w for w in workers if any(f"owns match {created['id']}" in line for line in w.lines))
+            heir = next(w for w in workers if w is not owner)
+            os.killpg(owner.proc.pid, signal.SIGTERM)
+            assert owner.proc.wait(timeout=60) == 0, "\n".join(owner.lines[-20:])
+            assert any("handed 1 matches over" in line for line in owner.lines), "\n".join(owner.lines[-20:])
+            handed = re.search(r"handed over at tick (\d+)", "\n".join(owner.lines))
+            took = heir.wait_for(TOOK_OVER, timeout=30)
+            assert handed is not None
+            assert took.group(3) == handed.group(1), "resumed from the tick it was handed over at"
+            for player in players:
+                player.thread.join(120)
+                assert player.end is not None, f"no end: {player.seen[-8:]}"
+                assert player.ticks_missed() <= 20
+            [(status, ticks)] = query(db_url, "SELECT status, ticks FROM match_match", ())
+            assert status == "finished", "one result, not an abort"
+            end = players[0].end
+            assert end is not None
+            if end["result"]["reason"] == "time":
+                assert ticks == 20 * 20, "the whole match was played"
         finally:
             for process in reversed(processes):
                 process.stop()
