@@ -241,3 +241,21 @@ def test_state_hash_covers_internal_fields(recorded: Run, field: str) -> None:
     else:
         setattr(state, field, getattr(state, field) + 1)
     assert ARENA.state_hash(state) != before
+
+
+def test_a_state_from_its_checkpoint_bytes_goes_on_exactly_as_the_original(recorded: Run) -> None:
+    """What a tick worker taking a match over relies on: bytes -> state -> the same future."""
+    for tick in range(0, len(recorded.log), 97):
+        restored = ARENA.state_from_bytes(ARENA.state_bytes(recorded.states[tick]))
+        assert restored == recorded.states[tick]
+        for fields in recorded.log[tick : tick + 40]:
+            restored, _ = ARENA.step(restored, {s: ARENA.decode_input(f) for s, f in fields.items()})
+        assert ARENA.state_hash(restored) == ARENA.state_hash(
+            recorded.states[min(tick + 40, len(recorded.log))]
+        )
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", msgpack.packb([99, []]), msgpack.packb([1, [1, 2]])])
+def test_bytes_that_are_no_arena_checkpoint_are_refused(data: bytes) -> None:
+    with pytest.raises(ValueError, match="arena state"):
+        ARENA.state_from_bytes(data)
