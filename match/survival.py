@@ -54,14 +54,24 @@ if not holder then
 end
 return 0
 """
+# A missing lease (a restarted Redis forgot it, and the running set with it, so nobody else
+# can have taken the match) is taken back with the checkpoint.
 CHECKPOINT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[4])
+end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3])
 return 1
 """
+# 2: the lease is gone (Redis restarted): nothing appended, the next checkpoint takes it back.
 APPEND = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[1])
+if not holder then return 2 end
+if holder ~= ARGV[1] then return 0 end
 for i = 2, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 return 1
 """
@@ -147,17 +157,21 @@ class MatchStore:
 
     async def checkpoint(self, match_id: str, owner: str, data: bytes) -> None:
         owner_key, ckpt, log_key = self.keys(match_id)
-        if not await self._eval(CHECKPOINT, [owner_key, ckpt, log_key], owner, data):
+        keys = [owner_key, ckpt, log_key, self.running_key]
+        if not await self._eval(CHECKPOINT, keys, owner, data, self.ttl_ms, match_id):
             raise Fenced(f"match {match_id}: checkpoint refused, the lease is another worker's")
 
-    async def append(self, match_id: str, owner: str, entries: list[list[Any]]) -> None:
-        """Log the inputs of the ticks since the last append (one entry per tick)."""
+    async def append(self, match_id: str, owner: str, entries: list[list[Any]]) -> bool:
+        """Log the inputs of the ticks since the last append (one entry per tick); False when
+        Redis lost the lease and checkpoint (restarted): a checkpoint must come first."""
         if not entries:
-            return
+            return True
         owner_key, _ckpt, log_key = self.keys(match_id)
         packed = [msgpack.packb(entry, use_bin_type=True) for entry in entries]
-        if not await self._eval(APPEND, [owner_key, log_key], owner, *packed):
+        appended = await self._eval(APPEND, [owner_key, log_key], owner, *packed)
+        if not appended:
             raise Fenced(f"match {match_id}: log append refused, the lease is another worker's")
+        return bool(appended == 1)
 
     async def load(self, match_id: str) -> Checkpoint | None:
         _owner, ckpt, log_key = self.keys(match_id)
@@ -256,7 +270,8 @@ class Keeper:
                 self.checkpointed = tick
                 self.buffer.clear()
             elif tick % LOG_FLUSH_TICKS == 0 and self.buffer:
-                await self.store.append(self.match_id, self.owner, self.buffer)
+                if not await self.store.append(self.match_id, self.owner, self.buffer):
+                    self.checkpointed = None  # Redis restarted: checkpoint at the next tick
                 self.buffer.clear()
         except Fenced:
             raise

@@ -130,6 +130,17 @@ async def test_a_lease_redis_forgot_is_taken_back_by_its_owner(store):
     assert await store.redis.sismember(store.running_key, match_id)
 
 
+async def test_after_redis_forgot_everything_the_owner_checkpoints_and_holds_the_match_again(store):
+    match_id = str(uuid.uuid4())
+    assert await store.acquire(match_id, "worker-a")
+    await store.redis.flushdb()
+    assert not await store.append(match_id, "worker-a", [[7, [], []]]), "no log without its checkpoint"
+    await store.checkpoint(match_id, "worker-a", b"state at tick 8")
+    assert await store.redis.get(store.keys(match_id)[0]) == b"worker-a"
+    assert await store.redis.sismember(store.running_key, match_id)
+    assert not await store.acquire(match_id, "worker-b")
+
+
 async def test_an_expired_lease_makes_the_match_an_orphan_for_every_other_worker(store, settings):
     match_id = str(uuid.uuid4())
     assert await store.acquire(match_id, "worker-a")

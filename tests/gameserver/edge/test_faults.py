@@ -279,7 +279,7 @@ def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(d
                 thread.join(60)
             assert process.proc.poll() is None, "the server process died"
             for log in seen:
-                assert log[-1][0] == "end"
+                assert log[-1][0] == "end", f"{log[-6:]}\n" + "\n".join(process.lines[-40:])
                 frames_after = [i for i, (kind, _) in enumerate(log) if kind == "frame"]
                 ticks = [tick for kind, tick in log if kind in {"frame", "snapshot"}]
                 assert ticks == sorted(ticks), "frames out of order"
