@@ -199,6 +199,15 @@ class ResilientWorker(Worker):
             await client.aclose()
 
 
+def lease_holder(channel: str) -> str | None:
+    """This process's holder id for the channel's lease while it holds it, else None."""
+    for worker in list(_local):
+        lease = worker.leases.get(channel)
+        if lease is not None and lease.held:
+            return lease.holder
+    return None
+
+
 async def listeners_elsewhere(channel: str) -> int:
     """How many workers in other processes receive on ``channel`` now (their liveness keys);
     0 without Redis or when it cannot be asked."""

@@ -6,7 +6,9 @@ pushes to players, presence marks, and match creation. Commands and the periodic
 lock, so the state changes one step at a time. Exactly ONE matchmaker is active (``make run``
 hosts it; with Redis, ``manage.py runworker matchmaker``, and a lease decides which one reads
 the channel: gameserver/edge/lease.py): with channels-redis a named channel is a work queue, and
-two matchmakers would each hold half the lobby.
+two matchmakers would each hold half the lobby. With Redis the lobby state is saved there
+(lobby/matchmaker/saved.py) whenever it changed, at most every pass, and the next active
+matchmaker goes on from it: parties, queues, ready checks and rooms survive a hand-over.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from django.conf import settings
 
 from gameserver import protocol
 from gameserver.edge.consumer import EdgeWorker
+from gameserver.edge.liveness import lease_holder
 from gameserver.edge.recovery import LayerWatch
-from gameserver.groups import lobby_group, lobby_user_group
+from gameserver.groups import MATCHMAKER_CHANNEL, lobby_group, lobby_user_group
 from gameserver.protocol import ProtocolError
 from gameserver.protocol import lobby as lp
 from lobby.heartbeat import HEARTBEAT_SECONDS
 from lobby.matchmaker.pairing import PairingConfig
+from lobby.matchmaker.persist import lobby_dump, lobby_load
+from lobby.matchmaker.saved import LobbyStore
 from lobby.matchmaker.state import Lobby, LobbyConfig, Outbox, PendingMatch
 from lobby.selectors.chat import chat_history
 from lobby.selectors.stats import rating_changes_of_match, ratings_for, ratings_of
@@ -70,6 +75,9 @@ class MatchmakerConsumer(EdgeWorker):
         self.lobby = Lobby(config_from_settings())
         self.lock = asyncio.Lock()
         self.clock: asyncio.Task[None] | None = None
+        self.saved = LobbyStore() if settings.REDIS_URL else None
+        self.dirty = False  # the lobby changed since it was last saved
+        self.last_saved = b""
         self.requests: dict[str, Request] = {
             lp.PARTY_INVITE: self.sync(
                 lambda lb, u, m, now: lb.party_invite(user_id=u, target=m["player"], now=now)
@@ -112,6 +120,8 @@ class MatchmakerConsumer(EdgeWorker):
         finally:  # dropped (a lost lease, a stop): its clock must not act on a lobby it no longer owns
             if self.clock is not None:
                 self.clock.cancel()
+            if self.saved is not None:
+                await self.saved.close()
 
     @staticmethod
     def sync(command: Callable[[Lobby, int, dict[str, Any], float], Outbox]) -> Request:
@@ -125,13 +135,73 @@ class MatchmakerConsumer(EdgeWorker):
         if self.clock is None:
             await self.boot()
         async with self.lock:
+            self.dirty = True
             await super().handle(message)
 
     async def boot(self) -> None:
-        """First message: forget stale presence and ask every lobby socket to announce itself."""
+        """First message: take the lobby over from the last active matchmaker (with Redis),
+        forget stale presence and ask every lobby socket to announce itself."""
         self.clock = asyncio.ensure_future(self.run_clock())
+        restored = await self.restore()
         await database_sync_to_async(presence_reset)()
+        if restored:
+            await database_sync_to_async(presence_set)(changes=[(u, True) for u in self.lobby.members])
+            # Pushes lost with the old matchmaker: every player is told where they stand now.
+            out, now = Outbox(), time.monotonic()
+            for user_id in self.lobby.members:
+                for message in self.lobby.state_messages(user_id, now):
+                    out.user(user_id, message)
+            await self.perform(out, now)
         await self.channel_layer.group_send(lobby_group(), {"type": "lobby.resync"})
+
+    async def restore(self) -> bool:
+        if self.saved is None:
+            return False
+        try:
+            raw = await self.saved.load()
+            if raw is None:
+                return False
+            self.lobby = lobby_load(raw, self.lobby.config, time.monotonic())
+        except Exception:
+            log.exception("matchmaker: the saved lobby could not be read; starting an empty one")
+            return False
+        lobby = self.lobby
+        log.warning(
+            "matchmaker: lobby taken over: %d players, %d parties, %d queued, %d ready checks, %d rooms",
+            len(lobby.members),
+            len(lobby.parties),
+            len(lobby.ticket_of),
+            len(lobby.checks),
+            len(lobby.rooms),
+        )
+        return True
+
+    async def save(self) -> None:
+        """Save the lobby if it changed (fenced by the lease); a failure is retried next pass."""
+        if self.saved is None or not self.dirty:
+            return
+        holder = lease_holder(MATCHMAKER_CHANNEL)
+        if holder is None:
+            return
+        data = lobby_dump(self.lobby, time.monotonic())
+        self.dirty = False
+        if data == self.last_saved:
+            return
+        try:
+            if await self.saved.save(data, holder):
+                self.last_saved = data
+            else:
+                log.warning("matchmaker: the lease is another process's now; lobby not saved")
+        except Exception as exc:
+            self.dirty = True
+            LayerWatch.of(self.channel_layer).report("matchmaker.save", exc, "lobby state not saved")
+
+    async def shut_down(self) -> int:
+        """Stopping: save the lobby once more, so the next matchmaker starts from this moment."""
+        async with self.lock:
+            self.dirty = True
+            await self.save()
+        return 0
 
     async def run_clock(self) -> None:
         while True:
@@ -147,8 +217,11 @@ class MatchmakerConsumer(EdgeWorker):
                         self.lobby.expire_away,
                         self.lobby.pass_queues,
                     ):
-                        await self.perform(step(now), now)
+                        out = step(now)
+                        self.dirty = self.dirty or bool(out.sends or out.matches or out.online)
+                        await self.perform(out, now)
                     await self.perform(self.lobby.flush_presence(), now)
+                    await self.save()
             except Exception:
                 log.exception("matchmaker: periodic pass failed")
 

@@ -404,7 +404,17 @@ ACTIVE = re.compile(r"matchmaker: this process is the active one")
 STANDING_BY = re.compile(r"matchmaker: standing by")
 
 
+def party_of_size(client: LobbyClient, size: int, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        party = client.expect("party", timeout=max(0.1, deadline - time.monotonic()))
+        if len(party["members"]) == size:
+            return party
+
+
 def test_one_matchmaker_is_active_a_standby_takes_the_lobby_over_when_it_is_killed_or_stopped(db_url):
+    """The standby goes on with the lobby its predecessor saved: a party formed before a
+    SIGKILL is still there after it, and still there after a clean hand-over."""
     processes: list[Process] = []
     lobbies: list[LobbyClient] = []
     with redis_of_our_own(db_url) as (_redis, env):
@@ -418,23 +428,30 @@ def test_one_matchmaker_is_active_a_standby_takes_the_lobby_over_when_it_is_kill
             processes.append(second)
             second.wait_for(STANDING_BY)  # two matchmakers would split the lobby: this one waits
             base = server.wait_for(READY).group(1)
-            ann = LobbyClient(base, guest(base, "ann")[1])
-            lobbies.append(ann)
-            ann.expect("welcome", timeout=30)
+            (ann_id, ann_header), (bob_id, bob_header), (cat_id, cat_header) = (
+                guest(base, name) for name in ("ann", "bob", "cat")
+            )
+            ann, bob, cat = (LobbyClient(base, h) for h in (ann_header, bob_header, cat_header))
+            lobbies.extend([ann, bob, cat])
+            for lobby in lobbies:
+                lobby.expect("welcome", timeout=30)
+            ann.send({"t": "party_invite", "player": bob_id})
+            bob.send({"t": "party_accept", "party": bob.expect("party_invited", timeout=30)["party"]})
+            party = party_of_size(ann, 2)
+            time.sleep(1.0)  # a pass of the clock saves the lobby (every 0.25 s)
 
             os.killpg(first.proc.pid, signal.SIGKILL)
             first.proc.wait(timeout=30)
             second.wait_for(ACTIVE, timeout=60)  # once the dead one's lease expired
-            ann.expect("welcome", timeout=60)  # the new one had every open socket announce itself
-            bob = LobbyClient(base, guest(base, "bob")[1])
-            lobbies.append(bob)
-            bob.expect("welcome", timeout=30)
-            for lobby in (ann, bob):
-                lobby.send({"t": "queue_join", "mode": "duel"})
-            for lobby in (ann, bob):
-                assert lobby.expect("match_found", timeout=30)["mode"] == "duel"
+            second.wait_for(re.compile(r"lobby taken over: 3 players, 1 parties"), timeout=60)
+            after = party_of_size(bob, 2)  # every player is told where they stand
+            assert (after["id"], after["leader"]) == (party["id"], ann_id)
+            ann.send({"t": "party_invite", "player": cat_id})  # requests work on the kept party
+            cat.send({"t": "party_accept", "party": cat.expect("party_invited", timeout=30)["party"]})
+            party_of_size(ann, 3)
+            time.sleep(1.0)
 
-            # A clean stop hands over at once: the lease is released, not left to expire.
+            # A clean stop saves the lobby and hands over at once: the lease is released.
             third = Process(manage("runworker", "matchmaker"), env)
             processes.append(third)
             third.wait_for(STANDING_BY)
@@ -442,7 +459,8 @@ def test_one_matchmaker_is_active_a_standby_takes_the_lobby_over_when_it_is_kill
             assert second.proc.returncode == 0, "\n".join(second.lines[-20:])
             assert any("lease released" in line for line in second.lines), "\n".join(second.lines[-20:])
             third.wait_for(ACTIVE, timeout=60)
-            ann.expect("welcome", timeout=60)
+            third.wait_for(re.compile(r"lobby taken over: 3 players, 1 parties"), timeout=60)
+            assert [m["id"] for m in party_of_size(cat, 3)["members"]] == [ann_id, bob_id, cat_id]
             assert server.proc.poll() is None, "\n".join(server.lines[-30:])
         finally:
             for lobby in lobbies:
