@@ -51,6 +51,12 @@ class CuttableProxy:
                 with contextlib.suppress(OSError):
                     # SO_LINGER 0: close sends a reset, not a polite FIN the peer could wait on.
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                with contextlib.suppress(OSError):
+                    # A pump thread blocked reading this socket holds it open past close(): an
+                    # idle connection would stay half-open. shutdown() wakes it and ends the
+                    # connection now, whether or not data is crossing.
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
         self.cuts += len(pairs)
         return len(pairs)
