@@ -89,7 +89,14 @@ class LobbyConsumer(EdgeConsumer):
         send_surely(
             self.channel_layer,
             MATCHMAKER_CHANNEL,
-            {"type": "mm.disconnect", "user": self.user_id, "channel": self.channel_name},
+            {
+                "type": "mm.disconnect",
+                "user": self.user_id,
+                "channel": self.channel_name,
+                # A socket the client closed with 1000 (sign-out) leaves at once, not after the
+                # lobby's grace period (a reload or a closed tab sends 1001).
+                "left": getattr(self, "client_close_code", None) == 1000,
+            },
             "mm.disconnect",
         )
 

@@ -259,6 +259,8 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         await super().close(code=code, reason=reason)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:  # type: ignore[override]
+        # 1000 from the client: it left on purpose (signed out), not a drop (1001, 1006, ...).
+        self.client_close_code: int | None = message.get("code")
         self.closing = self.gone = True
         await self.run_cleanup()
         raise StopConsumer

@@ -73,7 +73,8 @@ class PresenceMixin(LobbyBase):
             del self.server_seen[server]
         return out
 
-    def disconnect(self, *, user_id: int, channel: str, now: float) -> Outbox:
+    def disconnect(self, *, user_id: int, channel: str, now: float, leaving: bool = False) -> Outbox:
+        """``leaving``: the client closed on purpose (signed out): no grace period."""
         out = Outbox()
         self.sockets.pop(channel, None)
         member = self.members.get(user_id)
@@ -82,7 +83,7 @@ class PresenceMixin(LobbyBase):
         member.channels.discard(channel)
         if member.channels:
             return out
-        if self.config.reconnect_grace > 0:
+        if self.config.reconnect_grace > 0 and not leaving:
             # Last tab closed (a reload, a dropped network, a dead server process): presence,
             # party, queue, ready check and room are kept for the grace period (expire_away).
             self.away[user_id] = now + self.config.reconnect_grace

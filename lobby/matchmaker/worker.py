@@ -257,7 +257,12 @@ class MatchmakerConsumer(EdgeWorker):
 
     async def mm_disconnect(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
-        out = self.lobby.disconnect(user_id=int(event["user"]), channel=str(event["channel"]), now=now)
+        out = self.lobby.disconnect(
+            user_id=int(event["user"]),
+            channel=str(event["channel"]),
+            now=now,
+            leaving=bool(event.get("left", False)),
+        )
         await self.perform(out, now)
 
     async def mm_request(self, event: dict[str, Any]) -> None:

@@ -101,3 +101,13 @@ def test_a_player_not_back_within_the_grace_period_leaves_everything():
     assert lobby.flush_presence().sends == [
         ("all", None, {"t": "presence", "online": 1, "joined": [], "left": [1]})
     ]
+
+
+def test_a_player_who_signs_out_leaves_at_once_despite_the_grace_period():
+    lobby = Lobby(GRACE)
+    lobby.connect(user_id=1, name="p1", channel="c1", now=0)
+    lobby.queue_join(user_id=1, mode="duel", ratings={1: 1000}, now=0)
+    out = lobby.disconnect(user_id=1, channel="c1", now=1, leaving=True)
+    assert out.online == [(1, False)]
+    assert 1 not in lobby.members
+    assert lobby.status_of(1) == "idle"

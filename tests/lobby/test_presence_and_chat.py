@@ -184,3 +184,12 @@ async def test_a_restarted_matchmaker_rebuilds_presence_from_the_open_sockets(wo
     await ann.expect("queue", mode="ffa")
     await ann.close()
     await bob.close()
+
+
+async def test_signing_out_closes_with_1000_and_leaves_at_once_despite_the_grace(settings):
+    settings.LOBBY_RECONNECT_GRACE = 600
+    ann, bob = await online(2)
+    await ann.expect("presence", where=lambda m: {"id": bob.user_id, "n": bob.name} in m["joined"])
+    await bob.sockets[0].disconnect(code=1000)
+    bob.sockets.clear()
+    assert (await ann.expect("presence", where=lambda m: bob.user_id in m["left"]))["online"] == 1
