@@ -251,9 +251,22 @@ class MatchConsumer(EdgeConsumer):
             self.write_now(message)
 
     def relay_end(self, message: Message) -> None:
-        self.write_now(message)
+        written = self.write_now(message)
         self.closing = True
-        self.in_background(self.close(code=int(CloseCode.NORMAL)))
+        self.in_background(self.end_and_close(None if written else message))
+
+    async def end_and_close(self, unwritten: Message | None) -> None:
+        """The last message must not be skipped like a frame (a slow reader under uvicorn):
+        wait for the write in flight, send ``end``, then close 1000."""
+        if unwritten is not None and not self.gone:
+            if self.pending_write is not None:
+                await asyncio.wait([self.pending_write])
+            try:
+                await self.raw_send(unwritten)
+            except Exception as exc:  # the socket went meanwhile: its cleanup runs
+                self.transport_failed(exc)
+                return
+        await self.close(code=int(CloseCode.NORMAL))
 
     # --- channel layer -> client (low rate) ---------------------------------------------------
 

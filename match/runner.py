@@ -186,8 +186,11 @@ class MatchRunner:
             await self._broadcast_phase()
             if len(self.present) == self.seats:
                 self._begin_running()
-        elif came_back:
-            log.info("match %s: seat %s is back", self.match_id, seat)
+        else:
+            # Also when the seat never counted as gone (a replaced tab, a join before its old
+            # socket's leave): the newcomer learns who is away, since the snapshot does not say.
+            if came_back:
+                log.info("match %s: seat %s is back", self.match_id, seat)
             await self._broadcast_phase()
 
     async def on_leave(self, *, seat: int, relay: str, socket: int) -> None:
