@@ -1,6 +1,11 @@
 // Browser client for the arena game: match creation, WebSocket protocol
 // (binary msgpack frames), input sampling and canvas rendering.
 //
+// Seats survive a drop: the first connection of a seat (with its ticket) is given a resume
+// credential, kept in session storage per match, and every later connection of this tab (a
+// reconnect after a cut, a reload) uses it instead. Other players who dropped are shown away
+// with the time they have left, then forfeited.
+//
 // The lobby (lobby.js, loaded first) registers window.ArenaLobby; boot() attaches it with the
 // small interface below (`lobbyInterface`): the lobby starts and leaves games through it, and the
 // game tells the lobby when a match ends and when the player asks to go back.
@@ -28,8 +33,18 @@
   const PENDING_SEQ_TTL_MS = 10000;
 
   const PING_INTERVAL_MS = 2000;
-  const RECONNECT_DELAY_MS = 1000;
-  const RECONNECT_MAX_ATTEMPTS = 5;
+  // After an unexpected close the client retries with exponential backoff and jitter for as long
+  // as the server keeps the seat (the `grace` of the seat message) plus a margin, then gives up.
+  const RECONNECT_BASE_MS = 500;
+  const RECONNECT_MAX_DELAY_MS = 5000;
+  const RECONNECT_MARGIN_MS = 5000;
+  const DEFAULT_GRACE_SECONDS = 30; // until the server says (a first connection that never got in)
+  // A socket that hears nothing, not even the pong to a ping sent this long ago, is dead (a path
+  // that died without a reset): dropped and reconnected. Also the limit for a hanging handshake.
+  const STALL_MS = 10000;
+  const WATCHDOG_MS = 1000;
+  const BANNER_REFRESH_MS = 250;
+  const RESUMED_NOTICE_MS = 3000;
 
   const HUD_REFRESH_MS = 100;
   const TOAST_MS = 3500;
@@ -47,21 +62,53 @@
   const TEAM_COLOURS = ['#3d8bff', '#ff8c1a'];
   const TEAM_NAMES = ['Blue', 'Orange'];
 
-  const CLOSE_MESSAGES = {
-    4400: 'The server rejected a message from this client (protocol violation).',
-    4401: 'Your invite ticket is missing, invalid or has expired.',
-    4403: 'This ticket belongs to a different match.',
-    4404: 'This match does not exist.',
-    4409: 'This seat was opened in another tab or window.',
-    4410: 'This match is already over.',
-    4429: 'Disconnected for sending too many messages.',
-    4503: 'No game server is available for this match right now.',
+  // Closes after which the client reconnects by itself (with the seat's resume credential):
+  // 1012 the server restarts, 1011 a server-side failure on this socket, 4503 no tick worker
+  // answered; and every other code below 4000 (1006: the connection was cut).
+  const RECONNECT_CLOSE_CODES = new Set([1011, 1012, 4503]);
+
+  // Final states: the server sends an error just before a 4xxx close (Daphne drops close
+  // reasons), so the error code says which one it is; the close code is the fallback.
+  // `retry`: the label of a button that tries again; `forget`: the resume credential is useless.
+  const FINAL_STATES = {
+    seat_taken: {
+      title: 'Seat taken',
+      text: 'This seat is already taken: it is open in another tab or on another device. '
+        + 'Only the browser tab that holds it can come back to it.',
+    },
+    replaced: {
+      title: 'Playing in another tab',
+      text: 'This seat was opened in another tab or window, which plays it now.',
+      retry: 'Play here instead',
+    },
+    resume_invalid: {
+      title: 'Cannot rejoin',
+      text: 'The key that brings this tab back to its seat is no longer valid.',
+      forget: true,
+    },
+    ticket_invalid: { title: 'Cannot join', text: 'Your invite ticket is missing or invalid.' },
+    ticket_expired: { title: 'Cannot join', text: 'Your invite ticket has expired.' },
+    wrong_match: { title: 'Cannot join', text: 'This ticket belongs to a different match.' },
+    wrong_player: { title: 'Cannot join', text: 'This seat belongs to another player.' },
+    no_such_match: { title: 'Match not found', text: 'This match does not exist (any more).', forget: true },
+    match_over: { title: 'Match over', text: 'This match is already over.', forget: true },
   };
-  const RETRYABLE_CLOSE_CODES = new Set([4503]);
+  const CLOSE_STATES = {
+    4400: { text: 'The server rejected a message from this client (protocol violation).' },
+    4401: FINAL_STATES.ticket_invalid,
+    4403: FINAL_STATES.wrong_match,
+    4404: FINAL_STATES.no_such_match,
+    4409: FINAL_STATES.replaced,
+    4410: FINAL_STATES.match_over,
+    4429: { text: 'Disconnected for sending too many messages.' },
+  };
+  // Errors that come just before a close: the final state (or the reconnect) says it, not a toast.
+  const CLOSING_ERRORS = new Set([...Object.keys(FINAL_STATES), 'unavailable', 'shutting_down']);
 
   const END_REASONS = {
     score: 'The score limit was reached.',
     time: 'Time is up.',
+    forfeit: 'The other side forfeited.',
     aborted: 'The match was aborted.',
   };
 
@@ -75,6 +122,9 @@
 
   const STORAGE_NAME = 'arena:name';
   const storageInvitesKey = (matchId) => `arena:invites:${matchId}`;
+  // This tab's way back onto its seat: {seat, resume, grace, ticket, lobby, mode}. Session
+  // storage, so a reload of the tab resumes the seat and another tab does not share it.
+  const storageResumeKey = (matchId) => `arena:resume:${matchId}`;
 
   // -------------------------------------------------------------------- state
 
@@ -89,8 +139,10 @@
       ticket: null,
       invites: [],            // [{seat, name, url}] for the other seats, creator only
       mySeat: null,
+      resume: null,           // {seat, resume, grace, ticket, lobby, mode}: the seat's credential
       phase: null,            // 'waiting' | 'running' | 'over'
       present: [],
+      away: new Map(),        // seat -> tick at which it forfeits unless it comes back
       state: null,            // authoritative state S from the last snapshot plus frames
       players: new Map(),     // seat -> player object (the same objects as state.players)
       shots: new Map(),       // shot id -> [id, owner, x0, y0, vx, vy, t0]
@@ -102,24 +154,36 @@
       flashUntil: new Map(),  // seat -> performance.now() deadline
       feed: [],               // [{text, at}]
       fatal: false,
+      finalState: null,       // why the connection ended for good (an error code, 'lost', ...)
       fromLobby: false,       // the lobby started this match
       mode: null,             // lobby mode: duel | team | ffa
     };
   }
   const game = freshGame();
 
-  const net = {
-    ws: null,
-    synced: false,          // a snapshot arrived on this socket; the server rejects input before that
-    status: 'idle',
-    reconnectAttempts: 0,
-    reconnectTimer: null,
-    pingTimer: null,
-    pingId: 0,
-    pingSentAt: new Map(),
-    rttMs: null,
-    sendTimes: [],
-  };
+  function freshNet() {
+    return {
+      ws: null,
+      synced: false,          // a snapshot arrived on this socket; the server rejects input before that
+      status: 'idle',
+      via: null,              // 'ticket' | 'resume': how the current socket asked to get in
+      lastError: null,        // code of the last error message on the current socket
+      connectedAt: 0,         // performance.now() when the current socket was opened
+      lastMessageAt: 0,
+      dropAt: null,           // performance.now() of the unexpected close being recovered from
+      reconnectAttempts: 0,
+      reconnectTimer: null,
+      nextAttemptAt: 0,
+      sockets: 0,             // sockets opened for this match
+      resumed: 0,             // snapshots that put this tab back on its seat
+      resumedUntil: 0,        // the "resumed" notice shows until then
+      pingTimer: null,
+      pingSentAt: new Map(),
+      rttMs: null,
+      sendTimes: [],
+    };
+  }
+  const net = { ...freshNet(), pingId: 0 };
 
   const input = {
     seq: 0,                 // kept across reconnects
@@ -168,7 +232,12 @@
     resultsRating: $('results-rating'),
     teamScores: $('team-scores'),
     fatalOverlay: $('fatal-overlay'),
+    fatalTitle: $('fatal-title'),
     fatalMessage: $('fatal-message'),
+    connBanner: $('conn-banner'),
+    connBannerTitle: $('conn-banner-title'),
+    connBannerDetail: $('conn-banner-detail'),
+    reconnectNow: $('reconnect-now'),
     retryButton: $('retry-button'),
     lobbyButtons: [...document.querySelectorAll('.back-to-lobby')],
     toast: $('toast'),
@@ -201,6 +270,27 @@
   function playerName(seat) {
     const p = game.players.get(seat);
     return p ? p.n : `Player ${seat + 1}`;
+  }
+
+  // Whole seconds until an away seat forfeits, by the match clock.
+  function secondsToForfeit(seat) {
+    const at = game.away.get(seat);
+    if (at === undefined || !game.state) return null;
+    return Math.max(0, Math.ceil((at - game.state.tick) / tickRate()));
+  }
+
+  // Another player's connection, as shown on their avatar and in the scoreboard.
+  // {kind: 'forfeited' | 'away', text, short} or null while they are playing.
+  function seatStatus(seat) {
+    const p = game.players.get(seat);
+    if (p && p.ff) return { kind: 'forfeited', text: 'forfeited', short: 'forfeited' };
+    if (seat === game.mySeat || !game.away.has(seat)) return null;
+    const left = secondsToForfeit(seat);
+    return {
+      kind: 'away',
+      text: `disconnected \u2014 back within ${left}s or forfeits`,
+      short: `away \u00b7 ${left}s`,
+    };
   }
 
   function readCookie(name) {
@@ -363,13 +453,24 @@
     game.invites = invites;
     game.fromLobby = Boolean(options.lobby);
     game.mode = options.mode || null;
+    // This tab held a seat in the match (a reload): come back onto it with its credential. A
+    // different ticket in the address is another seat's link, opened on purpose: that one.
+    const stored = loadResume(matchId);
+    if (stored && (!ticket || !stored.ticket || stored.ticket === ticket)) {
+      game.resume = stored;
+      game.mySeat = stored.seat;
+      if (!('lobby' in options)) {
+        game.fromLobby = Boolean(stored.lobby);
+        game.mode = game.mode || stored.mode || null;
+      }
+    }
     showScreen(dom.gameScreen);
     renderInvites();
     updateLobbyButtons();
     updateOverlays();
     layoutCanvas();
-    if (ticket) connect();
-    else showFatal(CLOSE_MESSAGES[4401], false);
+    if (ticket || game.resume) connect();
+    else showFinal('ticket_invalid');
   }
 
   // Close this tab's match socket (if any) and forget the match, so another one can start.
@@ -380,10 +481,7 @@
     clearInterval(net.pingTimer);
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
     Object.assign(game, freshGame());
-    Object.assign(net, {
-      synced: false, status: 'idle', reconnectAttempts: 0, reconnectTimer: null, pingTimer: null,
-      pingSentAt: new Map(), rttMs: null, sendTimes: [],
-    });
+    Object.assign(net, freshNet());
     Object.assign(input, {
       seq: 0, mouseDown: false, lastSent: null, lastSentAt: -Infinity,
       pendingSeqs: new Map(), lastAck: 0, latencyMs: null,
@@ -400,6 +498,7 @@
     dom.resultsRating.replaceChildren();
     renderFeed();
     updateOverlays();
+    renderConnBanner();
     if (!keepUrl && location.search) history.replaceState(null, '', '/');
   }
 
@@ -414,6 +513,37 @@
 
   function backToLobby() {
     if (lobby) lobby.backToLobby();
+  }
+
+  function loadResume(matchId) {
+    try {
+      const stored = JSON.parse(sessionStorage.getItem(storageResumeKey(matchId)) || 'null');
+      return stored && typeof stored.resume === 'string' && Number.isInteger(stored.seat) ? stored : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function saveResume(msg) {
+    game.resume = {
+      seat: msg.seat,
+      resume: msg.resume,
+      grace: msg.grace,
+      ticket: game.ticket || (game.resume && game.resume.ticket) || '',
+      lobby: game.fromLobby,
+      mode: game.mode,
+    };
+    try {
+      sessionStorage.setItem(storageResumeKey(game.matchId), JSON.stringify(game.resume));
+    } catch (err) {
+      console.info('Could not keep the seat for a reload', err);
+    }
+  }
+
+  // The match is over (or gone): its credential opens nothing any more.
+  function forgetResume() {
+    game.resume = null;
+    if (game.matchId) sessionStorage.removeItem(storageResumeKey(game.matchId));
   }
 
   function loadStoredInvites(matchId) {
@@ -436,22 +566,46 @@
       : 'Connecting\u2026';
   }
 
-  function showFatal(text, retryable) {
+  // The connection ended for good. `state`: {title, text, retry (a button label), forget}.
+  function showFatal(state, code = 'closed') {
+    clearTimeout(net.reconnectTimer);
+    net.reconnectTimer = null;
+    net.dropAt = null;
     game.fatal = true;
-    dom.fatalMessage.textContent = text;
-    dom.retryButton.hidden = !retryable;
+    game.finalState = code;
+    if (state.forget) forgetResume();
+    dom.fatalTitle.textContent = state.title || 'Disconnected';
+    dom.fatalMessage.textContent = state.text;
+    dom.retryButton.textContent = state.retry || 'Try again';
+    dom.retryButton.hidden = !state.retry;
     releaseControls();
     updateOverlays();
+    renderConnBanner();
+  }
+
+  function showFinal(code) {
+    showFatal(FINAL_STATES[code], code);
+  }
+
+  function joinNames(names) {
+    return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
   }
 
   function showResults(result) {
     const ranking = (result && result.ranking) || [];
-    dom.resultsReason.textContent = END_REASONS[result && result.reason] || '';
+    const reason = result && result.reason;
+    // Forfeited seats (away longer than the grace period) are ranked last and named.
+    const forfeited = ranking.filter((r) => r.ff).map((r, i) => (r.s !== game.mySeat ? r.n : i ? 'you' : 'You'));
+    const forfeitText = forfeited.length ? `${joinNames(forfeited)} forfeited.` : '';
+    dom.resultsReason.textContent = reason === 'forfeit' && forfeitText
+      ? forfeitText
+      : [END_REASONS[reason] || '', forfeitText].filter(Boolean).join(' ');
     const teams = (result && Array.isArray(result.teams)) ? result.teams : null;
     dom.resultsTeams.hidden = !teams;
     if (teams) {
+      const teamName = (tm) => TEAM_NAMES[tm] || `Team ${tm}`;
       const winners = teams.filter((t) => t.rank === 1);
-      const score = teams.map((t) => `${TEAM_NAMES[t.tm] || `Team ${t.tm}`} ${t.sc}`).join(' : ');
+      const score = teams.map((t) => `${teamName(t.tm)} ${t.sc}${t.ff ? ' (forfeited)' : ''}`).join(' : ');
       dom.resultsTeams.textContent = winners.length === 1
         ? `${TEAM_NAMES[winners[0].tm] || 'A'} team wins (${score})`
         : `Draw (${score})`;
@@ -463,6 +617,7 @@
         swatch.style.background = TEAM_COLOURS[r.tm];
         name.prepend(swatch, ' ');
       }
+      if (r.ff) name.append(' ', el('span', { className: 'seat-status forfeited', textContent: 'forfeited' }));
       const row = el('tr', {}, [
         el('td', { textContent: String(r.rank) }),
         name,
@@ -471,6 +626,7 @@
         el('td', { textContent: String(r.d) }),
       ]);
       row.classList.toggle('me', r.s === game.mySeat);
+      row.classList.toggle('forfeited', Boolean(r.ff));
       return row;
     }));
   }
@@ -495,7 +651,11 @@
 
   function socketUrl() {
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    return `${scheme}${location.host}/ws/match/${game.matchId}/?ticket=${encodeURIComponent(game.ticket)}`;
+    const path = `${scheme}${location.host}/ws/match/${encodeURIComponent(game.matchId)}/`;
+    // The credential is the only way back onto a claimed seat; the ticket claims it the first time.
+    return game.resume
+      ? `${path}?resume=${encodeURIComponent(game.resume.resume)}`
+      : `${path}?ticket=${encodeURIComponent(game.ticket)}`;
   }
 
   function setStatus(status) {
@@ -505,23 +665,29 @@
 
   function connect() {
     clearTimeout(net.reconnectTimer);
+    net.reconnectTimer = null;
     game.fatal = false;
+    game.finalState = null;
     updateOverlays();
     const ws = new WebSocket(socketUrl());
     ws.binaryType = 'arraybuffer';
     net.ws = ws;
     net.synced = false;
-    setStatus(net.reconnectAttempts
-      ? `reconnecting (${net.reconnectAttempts}/${RECONNECT_MAX_ATTEMPTS})`
-      : 'connecting');
+    net.via = game.resume ? 'resume' : 'ticket';
+    net.lastError = null;
+    net.connectedAt = performance.now();
+    net.lastMessageAt = net.connectedAt;
+    net.sockets += 1;
+    setStatus(net.reconnectAttempts ? `reconnecting (attempt ${net.reconnectAttempts})` : 'connecting');
     ws.addEventListener('open', () => onSocketOpen(ws));
     ws.addEventListener('message', (event) => onSocketMessage(ws, event));
     ws.addEventListener('close', (event) => onSocketClose(ws, event));
+    renderConnBanner();
   }
 
   function onSocketOpen(ws) {
     if (ws !== net.ws) return;
-    setStatus('connected');
+    setStatus(net.dropAt === null ? 'connected' : 'reconnected, joining');
     input.lastSent = null; // force a fresh input as soon as we may send
     net.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
     sendPing();
@@ -529,6 +695,7 @@
 
   function onSocketMessage(ws, event) {
     if (ws !== net.ws) return;
+    net.lastMessageAt = performance.now();
     if (!(event.data instanceof ArrayBuffer)) {
       console.warn('Ignoring a non-binary frame from the server');
       return;
@@ -545,46 +712,131 @@
     else console.warn('Unknown message from the server', msg);
   }
 
-  function onSocketClose(ws, event) {
-    if (ws !== net.ws) return;
+  // Forget the current socket (its late events are ignored from now on).
+  function detachSocket() {
+    const ws = net.ws;
     net.ws = null;
     net.synced = false;
     clearInterval(net.pingTimer);
+    net.pingTimer = null;
     net.pingSentAt.clear();
+    return ws;
+  }
+
+  function onSocketClose(ws, event) {
+    if (ws !== net.ws) return;
+    detachSocket();
+    const error = net.lastError;
+    net.lastError = null;
     if (game.phase === 'over') {
       setStatus('match over');
+      renderConnBanner();
       return;
     }
-    if (event.code >= 4000) {
-      setStatus('disconnected');
-      const known = CLOSE_MESSAGES[event.code];
-      const text = known || `Closed by the server (code ${event.code}${event.reason ? `: ${event.reason}` : ''}).`;
-      showFatal(text, RETRYABLE_CLOSE_CODES.has(event.code));
+    if (event.code < 4000 || RECONNECT_CLOSE_CODES.has(event.code)) {
+      connectionLost(event.code);
       return;
     }
-    if (event.code === 1000) {
-      setStatus('closed');
-      showFatal('The server closed the connection.', true);
+    setStatus('disconnected');
+    if (error === 'match_over' || (!(error in FINAL_STATES) && event.code === 4410)) {
+      matchOverElsewhere();
       return;
     }
-    if (event.code === 1012) showToast('The server is restarting: reconnecting.', 'info');
+    const state = FINAL_STATES[error] || CLOSE_STATES[event.code]
+      || { text: `Closed by the server (code ${event.code}${event.reason ? `: ${event.reason}` : ''}).` };
+    // Taking the seat back from another tab needs this tab's credential.
+    showFatal(state.retry && !game.resume ? { ...state, retry: null } : state, error || String(event.code));
+  }
+
+  // An unexpected close (cut, restart, server-side failure): the seat is kept for `grace`
+  // seconds since the drop, so retry until then.
+  function connectionLost(code) {
+    if (net.dropAt === null) net.dropAt = performance.now();
+    if (code === 1012) showToast('The server is restarting: reconnecting.', 'info');
     scheduleReconnect();
   }
 
+  const graceMs = () => 1000 * ((game.resume && game.resume.grace) || DEFAULT_GRACE_SECONDS);
+
   function scheduleReconnect() {
-    if (net.reconnectAttempts >= RECONNECT_MAX_ATTEMPTS) {
-      setStatus('disconnected');
-      showFatal('Lost the connection to the server.', true);
+    const now = performance.now();
+    const windowMs = graceMs() + RECONNECT_MARGIN_MS;
+    const elapsed = now - net.dropAt;
+    if (elapsed >= windowMs) {
+      giveUp();
       return;
     }
     net.reconnectAttempts += 1;
-    setStatus(`connection lost, retrying (${net.reconnectAttempts}/${RECONNECT_MAX_ATTEMPTS})`);
-    net.reconnectTimer = setTimeout(connect, RECONNECT_DELAY_MS);
+    // 0.5 s doubling to 5 s, each wait drawn from its upper half (jitter spreads a crowd out).
+    const ceiling = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_BASE_MS * 2 ** (net.reconnectAttempts - 1));
+    const delay = Math.min(ceiling / 2 + Math.random() * (ceiling / 2), windowMs - elapsed);
+    net.nextAttemptAt = now + delay;
+    setStatus(`connection lost, retrying (attempt ${net.reconnectAttempts})`);
+    net.reconnectTimer = setTimeout(connect, delay);
+    renderConnBanner();
+  }
+
+  function giveUp() {
+    setStatus('disconnected');
+    const seconds = Math.round(graceMs() / 1000);
+    showFatal({
+      title: 'Connection lost',
+      text: `Could not reach the server again within the ${seconds} s your seat is kept after a drop, `
+        + 'so it may have been forfeited. Try again to rejoin: a forfeited seat can still watch.',
+      retry: 'Try again',
+    }, 'lost');
+  }
+
+  // Now instead of at the next backoff step (the button, the browser coming back online).
+  function reconnectNow() {
+    if (net.ws || game.fatal || game.phase === 'over' || net.dropAt === null) return;
+    connect();
   }
 
   function retryNow() {
     net.reconnectAttempts = 0;
+    net.dropAt = null;
     connect();
+  }
+
+  // A socket can die without a close (a path that vanished without a reset): one that hears
+  // nothing for STALL_MS, not even the pong of an older ping, or never opens, is given up on.
+  function watchConnection() {
+    const ws = net.ws;
+    if (!ws) return;
+    const now = performance.now();
+    let stalled = false;
+    if (ws.readyState === WebSocket.CONNECTING) {
+      stalled = now - net.connectedAt > STALL_MS;
+    } else if (ws.readyState === WebSocket.OPEN) {
+      const oldestPing = Math.min(...net.pingSentAt.values());
+      stalled = now - oldestPing > STALL_MS && now - net.lastMessageAt > STALL_MS;
+    }
+    if (!stalled) return;
+    console.info('The match socket went silent; reconnecting');
+    detachSocket();
+    ws.close();
+    if (game.phase !== 'over') connectionLost(1006);
+  }
+
+  // The server ended the match while this tab was away: its result is in the match API.
+  async function matchOverElsewhere() {
+    forgetResume();
+    game.finalState = 'match_over';
+    const matchId = game.matchId;
+    let detail = null;
+    try {
+      const response = await fetch(`${API_MATCHES}${encodeURIComponent(matchId)}/`, { credentials: 'same-origin' });
+      if (response.ok) detail = await response.json();
+    } catch {
+      detail = null;
+    }
+    if (matchId !== game.matchId) return; // the player moved on meanwhile
+    if (detail && detail.result && Array.isArray(detail.result.ranking)) {
+      applyEnd({ t: 'end', tick: detail.ticks || 0, result: detail.result });
+      return;
+    }
+    showFinal('match_over');
   }
 
   function rateLimitAllows(now) {
@@ -611,13 +863,27 @@
   // -------------------------------------------------------- message handlers
 
   const MESSAGE_HANDLERS = {
+    seat: applySeat,
     snapshot: applySnapshot,
     phase: applyPhase,
     frame: applyFrame,
     end: applyEnd,
-    error: (msg) => showToast(`${msg.code || 'error'}: ${msg.detail || ''}`),
+    error: applyError,
     pong: applyPong,
   };
+
+  // Admitted: the credential that alone brings this tab back onto the seat.
+  function applySeat(msg) {
+    if (typeof msg.resume !== 'string' || !Number.isInteger(msg.seat)) return;
+    game.mySeat = msg.seat;
+    saveResume(msg);
+  }
+
+  function applyError(msg) {
+    net.lastError = msg.code || null;
+    if (CLOSING_ERRORS.has(msg.code)) return; // the close right after it says what happens
+    showToast(`${msg.code || 'error'}: ${msg.detail || ''}`);
+  }
 
   function applySnapshot(msg) {
     const state = msg.state;
@@ -631,7 +897,14 @@
     game.koTick.clear();
     game.frameAt = performance.now();
     net.synced = true;
+    // Back on the seat after a drop, or after a reload (the credential came from storage).
+    if (net.via === 'resume') {
+      net.resumed += 1;
+      net.resumedUntil = performance.now() + RESUMED_NOTICE_MS;
+    }
+    net.dropAt = null;
     net.reconnectAttempts = 0;
+    if (net.status !== 'connected') setStatus('connected');
     // After a page reload our counter restarts; continue above what the server already saw.
     const serverAck = (msg.acks && msg.acks[msg.seat]) || 0;
     input.seq = Math.max(input.seq, serverAck);
@@ -640,16 +913,30 @@
     dom.hudSeat.textContent = `${msg.seat + 1} (${playerName(msg.seat)})`;
     layoutCanvas();
     updateOverlays();
+    renderConnBanner();
   }
 
   function applyPhase(msg) {
     if (game.phase === 'over') return;
-    if (msg.phase === 'running' && game.phase !== 'running') {
+    const wasRunning = game.phase === 'running';
+    if (msg.phase === 'running' && !wasRunning) {
       input.lastSent = null;
       addFeed('The match has started!');
     }
+    const away = new Map((msg.away || []).map(([seat, forfeitTick]) => [seat, forfeitTick]));
+    if (wasRunning) {
+      for (const seat of away.keys()) {
+        if (!game.away.has(seat) && seat !== game.mySeat) addFeed(`${playerName(seat)} disconnected`);
+      }
+      for (const seat of game.away.keys()) {
+        if (!away.has(seat) && seat !== game.mySeat && (msg.present || []).includes(seat)) {
+          addFeed(`${playerName(seat)} is back`);
+        }
+      }
+    }
     game.phase = msg.phase;
     game.present = msg.present || [];
+    game.away = away;
     updateInviteStatus();
     updateOverlays();
   }
@@ -699,6 +986,8 @@
 
   function applyEnd(msg) {
     game.phase = 'over';
+    game.away.clear();
+    forgetResume();
     if (game.state && msg.tick > game.state.tick) game.state.tick = msg.tick;
     releaseControls();
     showResults(msg.result);
@@ -744,6 +1033,13 @@
       if (koTick !== undefined) game.respawnTicks = game.state.tick - koTick;
       game.koTick.delete(seat);
       game.prevPos.delete(seat);
+    },
+    forfeit(seat) {
+      game.koTick.delete(seat);
+      game.away.delete(seat);
+      addFeed(seat === game.mySeat
+        ? 'You were away too long: your seat is forfeited'
+        : `${playerName(seat)} forfeited (did not come back in time)`);
     },
     end() {},
   };
@@ -802,7 +1098,8 @@
   }
 
   function maySendInput() {
-    return game.phase === 'running' && !game.fatal && net.synced
+    const me = game.players.get(game.mySeat);
+    return game.phase === 'running' && !game.fatal && net.synced && !(me && me.ff)
       && net.ws !== null && net.ws.readyState === WebSocket.OPEN;
   }
 
@@ -968,17 +1265,18 @@
       (a.al === b.al ? 0 : a.al ? 1 : -1) || (a.s === game.mySeat) - (b.s === game.mySeat));
     for (const player of players) {
       const pos = drawnPosition(player, alpha);
-      ctx.globalAlpha = player.al ? 1 : 0.3;
+      const status = seatStatus(player.s);
+      ctx.globalAlpha = player.ff ? 0.25 : !player.al ? 0.3 : status ? 0.5 : 1;
       drawBody(player, pos, now);
       if (player.al) drawAimLine(player, pos);
-      drawLabel(player, pos);
+      drawLabel(player, pos, status);
       ctx.globalAlpha = 1;
-      if (!player.al) drawRespawnCountdown(player, pos, renderTick);
+      if (!player.al && !player.ff) drawRespawnCountdown(player, pos, renderTick);
     }
   }
 
   function drawBody(player, pos, now) {
-    ctx.fillStyle = playerColour(player.s);
+    ctx.fillStyle = player.ff ? '#7a7f85' : playerColour(player.s);
     ctx.beginPath();
     ctx.arc(pos.x, pos.y, PLAYER_RADIUS, 0, 2 * Math.PI);
     ctx.fill();
@@ -1004,7 +1302,7 @@
     ctx.stroke();
   }
 
-  function drawLabel(player, pos) {
+  function drawLabel(player, pos, status) {
     const name = player.n || `Player ${player.s + 1}`;
     const barWidth = PLAYER_RADIUS * 2.4;
     ctx.font = '600 15px system-ui, sans-serif';
@@ -1022,6 +1320,16 @@
     ctx.textBaseline = below ? 'top' : 'bottom';
     ctx.fillStyle = '#ffffff';
     ctx.fillText(name, x, below ? barY + 9 : barY - 3);
+    if (status) {
+      // Under the player: "away · 23s" (back within, or the seat forfeits) or "forfeited".
+      const saved = ctx.globalAlpha;
+      ctx.globalAlpha = 1;
+      ctx.font = '600 13px system-ui, sans-serif';
+      ctx.textBaseline = 'top';
+      ctx.fillStyle = status.kind === 'away' ? '#ffc107' : '#b0b6bc';
+      ctx.fillText(status.short, clamp(pos.x, half, world().w - half), pos.y + PLAYER_RADIUS + (below ? 26 : 6));
+      ctx.globalAlpha = saved;
+    }
   }
 
   function drawRespawnCountdown(player, pos, renderTick) {
@@ -1055,22 +1363,69 @@
   }
 
   function renderScoreboard() {
-    const players = [...game.players.values()].sort((a, b) =>
-      (b.sc || 0) - (a.sc || 0) || (b.k || 0) - (a.k || 0) || (a.d || 0) - (b.d || 0) || a.s - b.s);
+    // Forfeited seats last: they are out for good (and ranked last).
+    const players = [...game.players.values()].sort((a, b) => Boolean(a.ff) - Boolean(b.ff)
+      || (b.sc || 0) - (a.sc || 0) || (b.k || 0) - (a.k || 0) || (a.d || 0) - (b.d || 0) || a.s - b.s);
     dom.scoreboardBody.replaceChildren(...players.map((p) => {
       const swatch = el('span', { className: 'swatch' });
-      swatch.style.background = playerColour(p.s);
+      swatch.style.background = p.ff ? '#7a7f85' : playerColour(p.s);
+      const status = seatStatus(p.s);
+      const name = el('td', { className: 'name' }, [el('span', { className: 'player-name', textContent: p.n })]);
+      if (status) name.append(el('span', { className: `seat-status ${status.kind}`, textContent: status.text }));
       const row = el('tr', {}, [
         el('td', {}, [swatch]),
-        el('td', { textContent: p.n }),
+        name,
         el('td', { textContent: String(p.sc || 0) }),
         el('td', { textContent: `${p.k || 0}/${p.d || 0}` }),
       ]);
+      row.dataset.seat = String(p.s);
       row.classList.toggle('me', p.s === game.mySeat);
-      row.classList.toggle('down', !p.al);
+      row.classList.toggle('down', !p.al && !p.ff);
+      row.classList.toggle('away', Boolean(status && status.kind === 'away'));
+      row.classList.toggle('forfeited', Boolean(p.ff));
       return row;
     }));
     renderTeamScores(players);
+  }
+
+  // The banner over the arena: reconnecting (attempts, time left to come back), a short
+  // "resumed" notice, or that this seat forfeited and the tab only watches.
+  function renderConnBanner() {
+    const now = performance.now();
+    const me = game.players.get(game.mySeat);
+    let kind = null;
+    let title = '';
+    let detail = '';
+    if (net.dropAt !== null && !game.fatal && game.phase !== 'over') {
+      kind = 'reconnecting';
+      title = game.state ? 'Connection lost \u2014 reconnecting\u2026' : 'Cannot reach the server \u2014 retrying\u2026';
+      const left = Math.ceil((graceMs() - (now - net.dropAt)) / 1000);
+      const attempt = net.reconnectAttempts ? `Attempt ${net.reconnectAttempts}` : 'Trying';
+      const next = net.ws ? 'connecting now' : `next try in ${Math.max(0, Math.ceil((net.nextAttemptAt - now) / 1000))} s`;
+      let keep = '';
+      if (game.phase === 'running') {
+        keep = left > 0
+          ? ` \u00b7 ${left} s left to get back before your seat is forfeited`
+          : ' \u00b7 your seat may be forfeited by now';
+      }
+      detail = `${attempt}, ${next}${keep}`;
+    } else if (now < net.resumedUntil && !game.fatal && game.phase !== 'over') {
+      kind = 'resumed';
+      title = 'Reconnected';
+      detail = `You are back on your seat (${game.mySeat + 1}, ${playerName(game.mySeat)}).`;
+    } else if (me && me.ff && game.phase === 'running' && !game.fatal) {
+      kind = 'watching';
+      title = 'Seat forfeited';
+      detail = 'You were away too long; you are watching the rest of the match.';
+    }
+    dom.connBanner.hidden = kind === null;
+    dom.stage.classList.toggle('reconnecting', kind === 'reconnecting');
+    if (kind === null) return;
+    dom.connBanner.className = `conn-banner ${kind}`;
+    dom.connBanner.dataset.kind = kind;
+    dom.connBannerTitle.textContent = title;
+    dom.connBannerDetail.textContent = detail;
+    dom.reconnectNow.hidden = kind !== 'reconnecting' || net.ws !== null;
   }
 
   function renderTeamScores(players) {
@@ -1093,8 +1448,10 @@
 
   // ------------------------------------------------------------------- boot
 
-  // Read-only view of what this tab knows, for the browser test (tests/test_browser.py) and for
-  // poking at in the devtools console. Returns copies: it cannot change the game.
+  // Read-only view of what this tab knows, for the browser tests (tests/test_browser*.py) and for
+  // poking at in the devtools console. Returns copies: it cannot change the game. `conn` is the
+  // connection: live (synced), via ('ticket' | 'resume'), attempts, resumed (snapshots that put
+  // this tab back on its seat), final (why it ended for good: an error code, 'lost', ...).
   window.arenaDebug = () => ({
     match: game.matchId,
     mode: game.mode,
@@ -1106,6 +1463,21 @@
     shots: game.shots.size,
     seq: input.seq,
     ack: input.lastAck,
+    present: [...game.present],
+    away: [...game.away].map(([seat, forfeitTick]) => ({ seat, forfeitTick, seconds: secondsToForfeit(seat) })),
+    conn: {
+      status: net.status,
+      live: Boolean(net.synced && net.ws && net.ws.readyState === WebSocket.OPEN),
+      via: net.via,
+      sockets: net.sockets,
+      reconnecting: net.dropAt !== null && !game.fatal,
+      attempts: net.reconnectAttempts,
+      resumed: net.resumed,
+      credential: Boolean(game.resume),
+      grace: game.resume ? game.resume.grace : null,
+      fatal: game.fatal,
+      final: game.finalState,
+    },
   });
 
   // What the lobby may do with the game (and nothing else).
@@ -1134,6 +1506,10 @@
     }
     bindInputEvents();
     dom.retryButton.addEventListener('click', retryNow);
+    dom.reconnectNow.addEventListener('click', reconnectNow);
+    window.addEventListener('online', reconnectNow);
+    setInterval(watchConnection, WATCHDOG_MS);
+    setInterval(renderConnBanner, BANNER_REFRESH_MS);
     for (const button of dom.lobbyButtons) button.addEventListener('click', backToLobby);
     window.addEventListener('resize', layoutCanvas);
     requestAnimationFrame(render);
