@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from load_tests.steps import MATCH, MATCH_OVER_AWAY, MATCH_RESUME
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "load_tests" / "locustfile.py"
 READY = re.compile(r"Game server running at (http://\S+?)/? ")
@@ -218,6 +220,14 @@ def summary(
         "`frames per second`: one entry per player-second; its 'ms' columns are frames per second. "
         "`match duration` is in ms."
     )
+    for row in rows:
+        count = int(row["Request Count"]) - int(row["Failure Count"])
+        if row["Type"] == MATCH and row["Name"] in (MATCH_RESUME, MATCH_OVER_AWAY) and count > 0:
+            skipped = float(row["Average Content Size"]) * int(row["Request Count"]) / count
+            lines.append(
+                f"`{row['Name']}`: {count} seats came back, {skipped:.1f} ticks whose frames never "
+                "arrived per drop on average (the size column of report.html)."
+            )
     failures = sorted(read_csv(out / "locust", "failures"), key=lambda f: -int(f["Occurrences"]))
     if failures:
         lines += ["", "Failures (most frequent first):", ""]

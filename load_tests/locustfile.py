@@ -18,6 +18,11 @@ Every step is a Locust request entry (names in ``STEPS``); anything the protocol
 promise (a tick gap, an ``error``, a close before ``end``, a ready check that never comes) is a
 failure with its reason. Sockets are websocket-client's, cooperative under Locust's gevent,
 with one receiver greenlet each. Protocol names come from ``gameserver.protocol``.
+
+A socket that drops is resumed as a client should (``FAULT_STEPS``): a match seat with the
+credential its ``seat`` message gave, within the seat's grace period, from a fresh snapshot;
+the lobby socket by reconnecting, its state restated by the server after ``welcome``. Both
+with backoff (0.25 s doubling to 4 s); HTTP calls are retried on a connection error.
 """
 
 from __future__ import annotations
@@ -29,22 +34,25 @@ import random
 import secrets
 import sys
 import time
-import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import gevent
 import msgpack
+import requests
 import websocket
 from gevent.event import Event
+from gevent.greenlet import Greenlet
 from gevent.queue import Empty, Queue
 from locust import HttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
+from urllib3.util.retry import Retry
 
 # `locust -f load_tests/locustfile.py` puts load_tests/ on the path, not the project.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -58,8 +66,10 @@ from gameserver.protocol import (
     PHASE_RUNNING,
     PING,
     PONG,
+    SEAT,
     SNAPSHOT,
     CloseCode,
+    ErrorCode,
     encode,
 )
 from gameserver.protocol import lobby as lp
@@ -72,11 +82,14 @@ from load_tests.steps import (
     LOBBY,
     LOBBY_CONNECT,
     LOBBY_PING,
+    LOBBY_RESUME,
     LOBBY_SOCKET,
     LOGOUT,
     MATCH,
     MATCH_DURATION,
     MATCH_JOIN,
+    MATCH_OVER_AWAY,
+    MATCH_RESUME,
     MATCH_SOCKET,
     MATCHMAKING_WAIT,
     PARTY_ACCEPT,
@@ -94,8 +107,76 @@ log = logging.getLogger("loadtest")
 MODE_NEEDS = {lp.DUEL: 2, lp.TEAM: 4, lp.FFA: 3}
 WAIT_TIMEOUT = 30.0  # seconds for any answer the server owes at once (welcome, party, room, ...)
 RECV_TIMEOUT = 60.0  # a socket with nothing for this long is dead (the server pings every 20 s)
+BACKOFF_FIRST, BACKOFF_MAX = 0.25, 4.0  # seconds between reconnection attempts: doubling, capped
+# A resumed lobby restates its state after ``welcome``: party, invites, queue, ready check, then
+# always ``room``, then ``match_ready`` if in a match. Nothing else of it this long after ``room``:
+# the state is complete.
+STATE_SETTLE = 1.0
+# Closes after which a match seat is not worth another try: refused, taken, over, or our fault.
+MATCH_FINAL_CLOSES = frozenset(
+    {
+        CloseCode.PROTOCOL,
+        CloseCode.UNAUTHORIZED,
+        CloseCode.FORBIDDEN,
+        CloseCode.NOT_FOUND,
+        CloseCode.REPLACED,
+        CloseCode.GONE,
+        CloseCode.FLOOD,
+    }
+)
+LOBBY_FINAL_CLOSES = frozenset(
+    {CloseCode.PROTOCOL, CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN, CloseCode.FLOOD}
+)
+# Errors the server sends just before it closes a socket: the close decides what follows (a
+# resume, or a failure named after the error).
+CLOSING_ERRORS = frozenset(
+    str(code)
+    for code in (
+        ErrorCode.TICKET_INVALID,
+        ErrorCode.TICKET_EXPIRED,
+        ErrorCode.WRONG_MATCH,
+        ErrorCode.WRONG_PLAYER,
+        ErrorCode.NO_SUCH_MATCH,
+        ErrorCode.MATCH_OVER,
+        ErrorCode.REPLACED,
+        ErrorCode.SEAT_TAKEN,
+        ErrorCode.RESUME_INVALID,
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.SHUTTING_DOWN,
+    )
+)
+LOBBY_NOTICES = frozenset({str(ErrorCode.SHUTTING_DOWN)})  # before a close that is resumed
+# Inbox markers of a lobby resume, never sent by the server: the new socket's welcome came
+# (``gap``: seconds since the drop), and its restated state is complete (``view``: the last
+# message of each type in it).
+RESUMED = "_resumed"
+STATE_END = "_state_end"
 _server_index = itertools.count()
 _stopping = False
+
+
+def http_retry() -> Retry:
+    """Connection errors (a cut, a restarting server) retried with backoff, any method: a
+    guest token asked twice makes one more guest; a logout asked twice is still 200."""
+    return Retry(
+        total=4, connect=4, read=2, status=0, other=0, backoff_factor=0.25,
+        allowed_methods=None, raise_on_status=False,
+    )  # fmt: skip
+
+
+# HTTP the journey needs but does not measure (a result looked up, sign-outs while stopping).
+_quiet = requests.Session()
+for _scheme in ("http://", "https://"):
+    _quiet.mount(_scheme, requests.adapters.HTTPAdapter(max_retries=http_retry(), pool_maxsize=100))
+
+
+def backoff() -> Iterator[float]:
+    """Waits between reconnection attempts: 0.25 s doubling to 4 s, each drawn from 0.8..1.2
+    of that (so players cut at once do not come back in lockstep)."""
+    delay = BACKOFF_FIRST
+    while True:
+        yield delay * random.uniform(0.8, 1.2)
+        delay = min(delay * 2, BACKOFF_MAX)
 
 
 @events.init_command_line_parser.add_listener
@@ -133,6 +214,18 @@ def _options(parser: Any, **_kwargs: Any) -> None:
     group.add_argument("--room-mode", default=lp.FFA, choices=lp.MODES, help="what private rooms play")
     group.add_argument("--idle-session", type=float, default=60.0, help="seconds a LobbyIdler stays")
     group.add_argument("--chat-interval", type=float, default=10.0, help="seconds between an idler's lines")
+    group.add_argument(
+        "--heartbeat",
+        type=float,
+        default=5.0,
+        help="seconds between a socket's pings; silent for three of them, it is dead (0: none)",
+    )
+    group.add_argument(
+        "--lobby-grace",
+        type=float,
+        default=20.0,
+        help="seconds to get a dropped lobby socket back (the server's LOBBY_RECONNECT_GRACE)",
+    )
     group.add_argument("--max-fail-ratio", type=float, default=0.01, help="threshold: failures/requests")
     group.add_argument(
         "--max-input-p99", type=float, default=250.0, help="threshold: p99 input-to-state latency, ms"
@@ -222,10 +315,19 @@ def weighted(spec: str) -> Callable[[], str]:
 
 
 class Socket:
-    """One WebSocket and the greenlet that reads it; ``handle`` gets every decoded message."""
+    """One WebSocket and the greenlet that reads it; ``handle`` gets every decoded message.
+
+    With a ``heartbeat`` (seconds), a second greenlet pings the server that often, and a socket
+    that has heard nothing (pongs included) for three heartbeats is shut down as dead: a path
+    that died without a reset (a half-open connection) is found only by sending on it."""
 
     def __init__(
-        self, url: str, origin: str, token: str, handle: Callable[[dict[str, Any], int], None]
+        self,
+        url: str,
+        origin: str,
+        token: str,
+        handle: Callable[[dict[str, Any], int], None],
+        heartbeat: float = 0.0,
     ) -> None:
         self.ws = websocket.create_connection(
             url,
@@ -240,12 +342,28 @@ class Socket:
         self.server_closed = False
         self.closed = Event()
         self.reason = ""
+        self.heard = time.monotonic()
         self.receiver = gevent.spawn(self._receive)
+        self.beater = gevent.spawn(self._beat, heartbeat) if heartbeat > 0 else None
+
+    def _beat(self, interval: float) -> None:
+        while not self.closed.wait(interval):
+            silent = time.monotonic() - self.heard
+            if silent > 3 * interval:
+                self.reason = self.reason or f"nothing heard for {silent:.0f} s (heartbeat)"
+                with suppress(OSError):
+                    self.ws.shutdown()  # the receiver ends
+                return
+            with suppress(websocket.WebSocketException, OSError):
+                self.ws.ping()
 
     def _receive(self) -> None:
         try:
             while True:
-                opcode, data = self.ws.recv_data()  # pings are answered inside
+                opcode, data = self.ws.recv_data(control_frame=True)  # pings are answered inside
+                self.heard = time.monotonic()
+                if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+                    continue
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     self.server_closed = True
                     self.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
@@ -255,9 +373,9 @@ class Socket:
                     return
                 self.handle(msgpack.unpackb(data), len(data))
         except websocket.WebSocketTimeoutException:
-            self.reason = f"nothing received for {RECV_TIMEOUT:.0f} s"
+            self.reason = self.reason or f"nothing received for {RECV_TIMEOUT:.0f} s"
         except (websocket.WebSocketException, OSError) as exc:
-            self.reason = f"connection lost: {type(exc).__name__} {exc}"
+            self.reason = self.reason or f"connection lost: {type(exc).__name__} {exc}"
         finally:
             self.closed.set()
 
@@ -272,12 +390,37 @@ class Socket:
                 self.ws.send_close(CloseCode.NORMAL)
             self.closed.wait(wait)
         self.receiver.kill(block=False)
+        if self.beater is not None:
+            self.beater.kill(block=False)
         self.ws.shutdown()
 
     def describe_close(self) -> str:
         if self.close_code is not None:
             return f"closed by the server with {self.close_code}"
         return self.reason or "closed"
+
+
+class LobbyLink:
+    """One lobby connection: its socket, its welcome and, when it resumes a dropped one, the
+    state the server restates after the welcome (collected into ``view`` until complete)."""
+
+    def __init__(self, seq: int, dropped: float) -> None:
+        self.seq = seq  # 0: a session's first connection; n: its nth resume
+        self.dropped = dropped  # when the connection it replaces dropped (time.monotonic)
+        self.socket: Socket | None = None
+        self.welcomed = Event()
+        self.collecting = False
+        self.room_seen = False
+        self.view: dict[str, dict[str, Any]] = {}
+
+
+class Dialled(NamedTuple):
+    """How one connection attempt went: ``reason`` is empty on success; ``final`` says another
+    attempt would be refused the same way; ``code`` is the server's close code, if it sent one."""
+
+    reason: str
+    final: bool = False
+    code: int | None = None
 
 
 class Player:
@@ -294,10 +437,18 @@ class Player:
         self.token = ""
         self.id = 0
         self.lobby: Socket | None = None
+        self.lobby_up = Event()  # set while self.lobby is a live, welcomed socket
+        self.lobby_dead = ""  # why the lobby socket is gone for good (reported)
+        self.leaving = False
+        self.keeper: Greenlet | None = None
+        self.resumes = 0  # lobby resumes so far
+        self.last_view: tuple[int, dict[str, dict[str, Any]]] | None = None  # of the latest resume
         self.inbox: Queue[dict[str, Any]] = Queue()
+        self.pushback: deque[dict[str, Any]] = deque()  # read before the inbox
         self.tolerated: set[tuple[str, str]] = set()  # (re, code) lobby errors a step expects
         self.ratings: Queue[dict[str, Any]] = Queue()
         self.ready_at = 0.0
+        self.played: set[str] = set()  # match ids: a restated match_ready of one is not news
 
     # --- reporting -----------------------------------------------------------------------
     def report(self, kind: str, name: str, ms: float, length: int = 0) -> None:
@@ -336,13 +487,12 @@ class Player:
         if not self.token:
             return
         if _stopping:
-            request = urllib.request.Request(
-                self.base + "/api/auth/logout/",
-                headers={"Authorization": f"Bearer {self.token}"},
-                method="POST",
-            )
-            with suppress(OSError), urllib.request.urlopen(request, timeout=10):
-                pass
+            with suppress(requests.RequestException):
+                _quiet.post(
+                    self.base + "/api/auth/logout/",
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=10,
+                )
             self.token = ""
             return
         with self.user.client.post(
@@ -357,16 +507,100 @@ class Player:
 
     # --- lobby -----------------------------------------------------------------------------
     def open_lobby(self) -> None:
-        started = now_ms()
-        try:
-            self.lobby = Socket(self.ws_base + "/ws/lobby/", self.base, self.token, self._lobby_message)
-        except (websocket.WebSocketException, OSError) as exc:
-            raise self.fail(LOBBY, LOBBY_CONNECT, f"handshake: {type(exc).__name__} {exc}") from None
-        self.expect(lp.WELCOME, step=LOBBY_CONNECT)
-        self.report(LOBBY, LOBBY_CONNECT, now_ms() - started)
+        started = time.monotonic()
+        link, reason = self._dial_lobby(started + WAIT_TIMEOUT, seq=0, dropped=started)
+        if link is None:
+            raise self.fail(LOBBY, LOBBY_CONNECT, reason, (time.monotonic() - started) * 1000)
+        self.lobby = link.socket
+        self.lobby_up.set()
+        self.report(LOBBY, LOBBY_CONNECT, (time.monotonic() - started) * 1000)
+        self.keeper = gevent.spawn(self._keep_lobby)
 
-    def _lobby_message(self, message: dict[str, Any], _size: int) -> None:
+    def _dial_lobby(self, deadline: float, *, seq: int, dropped: float) -> tuple[LobbyLink | None, str]:
+        """Connect until a socket is welcomed, with backoff, until ``deadline`` (a resume
+        waits before its first attempt, a first connection does not)."""
+        waits = backoff()
+        reason = "stopping"
+        if seq:
+            gevent.sleep(next(waits))
+        while not (self.leaving or _stopping):
+            link = LobbyLink(seq, dropped)
+            outcome = self._dial_once(link, deadline)
+            if not outcome.reason:
+                return link, ""
+            reason = outcome.reason
+            delay = next(waits)
+            if outcome.final or time.monotonic() + delay >= deadline:
+                break
+            gevent.sleep(delay)
+        return None, reason
+
+    def _dial_once(self, link: LobbyLink, deadline: float) -> Dialled:
+        url = self.ws_base + "/ws/lobby/"
+        try:
+            link.socket = Socket(
+                url, self.base, self.token, partial(self._lobby_message, link), self.options.heartbeat
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            return Dialled(f"handshake refused: {exc.status_code}", final=True)
+        except (websocket.WebSocketException, OSError) as exc:
+            return Dialled(f"handshake: {type(exc).__name__} {exc}")
+        sock = link.socket
+        gevent.wait(
+            [link.welcomed, sock.closed],
+            count=1,
+            timeout=min(WAIT_TIMEOUT, max(1.0, deadline - time.monotonic())),
+        )
+        if link.welcomed.is_set():
+            return Dialled("")
+        reason = sock.describe_close() if sock.closed.is_set() else f"no welcome within {WAIT_TIMEOUT:.0f} s"
+        final = sock.close_code is not None and sock.close_code in LOBBY_FINAL_CLOSES
+        sock.close(wait=1.0)
+        return Dialled(reason, final, sock.close_code)
+
+    def _keep_lobby(self) -> None:
+        """The lobby socket's keeper: when it drops unexpectedly, connect again (the server
+        keeps the player's presence, party, queue, check and room for LOBBY_RECONNECT_GRACE)."""
+        while True:
+            sock = self.lobby
+            assert sock is not None
+            sock.closed.wait()
+            if self.leaving or _stopping:
+                return
+            self.lobby_up.clear()
+            dropped = time.monotonic()
+            why = sock.describe_close()
+            final = sock.close_code is not None and sock.close_code in LOBBY_FINAL_CLOSES
+            sock.close(wait=0)
+            if final:
+                self._lobby_lost(LOBBY_SOCKET, why)
+                return
+            log.debug("player %d: lobby socket %s; resuming", self.id, why)
+            grace = self.options.lobby_grace
+            link, reason = self._dial_lobby(dropped + grace, seq=self.resumes + 1, dropped=dropped)
+            if self.leaving or _stopping:
+                return
+            if link is None:
+                self._lobby_lost(LOBBY_RESUME, f"no lobby resume within {grace:.0f} s ({reason})")
+                return
+            self.lobby = link.socket
+            self.lobby_up.set()
+            self.report(LOBBY, LOBBY_RESUME, (time.monotonic() - dropped) * 1000)
+
+    def _lobby_lost(self, step: str, reason: str) -> None:
+        self.lobby_dead = reason
+        self.fail(LOBBY, step, reason)
+        self.lobby_up.set()  # wakes a sender waiting for the socket: it finds the lobby dead
+
+    def _lobby_message(self, link: LobbyLink, message: dict[str, Any], _size: int) -> None:
         kind = message["t"]
+        if kind == lp.WELCOME:
+            if link.seq:
+                self.resumes = link.seq
+                link.collecting = True
+                self.inbox.put({"t": RESUMED, "seq": link.seq, "gap": time.monotonic() - link.dropped})
+            link.welcomed.set()
+            return
         if kind in (lp.PRESENCE, lp.ROOM_LISTED):
             return  # broadcasts: seen, nothing to check
         if kind == lp.CHAT and message["from"]["id"] != self.id:
@@ -374,16 +608,49 @@ class Player:
         if kind == lp.RATING:
             self.ratings.put(message)
             return
+        if kind == ERROR and message["code"] in LOBBY_NOTICES:
+            return  # the close that follows is resumed
         if kind == ERROR and (message.get("re", ""), message["code"]) not in self.tolerated:
             self.fail(LOBBY, LOBBY_SOCKET, f"error {message['code']} ({message.get('re', '-')})")
         self.inbox.put(message)
+        if link.collecting:
+            link.view[kind] = message
+            if kind == lp.ROOM and not link.room_seen:
+                link.room_seen = True
+                gevent.spawn_later(STATE_SETTLE, self._state_end, link)
+            elif kind == lp.MATCH_READY and link.room_seen:
+                self._state_end(link)
+
+    def _state_end(self, link: LobbyLink) -> None:
+        if not link.collecting:
+            return
+        link.collecting = False
+        self.last_view = (link.seq, link.view)
+        self.inbox.put({"t": STATE_END, "seq": link.seq, "view": link.view})
 
     def send(self, message: dict[str, Any]) -> None:
-        assert self.lobby is not None
-        try:
-            self.lobby.send(message)
-        except (websocket.WebSocketException, OSError) as exc:
-            raise self.fail(LOBBY, LOBBY_SOCKET, f"send: {type(exc).__name__} {exc}") from None
+        """Send on the lobby socket; while it is being resumed, once it is back."""
+        deadline = time.monotonic() + self.options.lobby_grace + WAIT_TIMEOUT
+        while True:
+            if self.lobby_dead:
+                raise StepFailed(self.lobby_dead)  # reported by the keeper
+            sock = self.lobby
+            if self.lobby_up.is_set() and sock is not None and not sock.closed.is_set():
+                try:
+                    sock.send(message)
+                    return
+                except (websocket.WebSocketException, OSError):
+                    pass  # the keeper sees the close and resumes
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self.fail(LOBBY, LOBBY_SOCKET, "send: the lobby socket never came back")
+            gevent.sleep(0.05)
+            self.lobby_up.wait(min(left, 1.0))
+
+    def _next(self, timeout: float) -> dict[str, Any]:
+        if self.pushback:
+            return self.pushback.popleft()
+        return self.inbox.get(timeout=timeout)
 
     def expect(
         self,
@@ -394,44 +661,71 @@ class Player:
         where: Callable[[dict[str, Any]], bool] = lambda _m: True,
         on_other: Callable[[dict[str, Any]], None] | None = None,
         report_timeout: bool = True,
+        on_resume: Callable[[dict[str, dict[str, Any]]], dict[str, Any] | None] | None = None,
     ) -> dict[str, Any]:
         """The next lobby message of ``kinds`` that passes ``where``; others go to ``on_other``.
-        An error message (reported by the receiver) or a closed socket fails the step, unless
+        An error message (reported by the receiver) or a lost lobby fails the step, unless
         it is tolerated and ``kinds`` has ERROR (then it is the answer); so does the timeout,
-        unless ``report_timeout`` is off (then TimedOut, unreported)."""
-        assert self.lobby is not None
+        unless ``report_timeout`` is off (then TimedOut, unreported). The time the lobby
+        socket spends being resumed does not count.
+
+        A lobby resumed while waiting restates its state (which may be the answer); once it
+        is complete, ``on_resume`` gets it (the last message of each type) to send again what
+        the drop lost, or to return the answer the state implies."""
         kinds = (kinds,) if isinstance(kinds, str) else kinds
         deadline = time.monotonic() + timeout
+        since = self.resumes
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 and self.lobby_up.is_set():
                 wanted = " or ".join(kinds)
                 if not report_timeout:
                     raise TimedOut(wanted)
                 raise self.fail(LOBBY, step, f"no {wanted} within {timeout:.0f} s", timeout * 1000)
             try:
-                message = self.inbox.get(timeout=min(left, 1.0))
+                message = self._next(timeout=min(max(left, 0.1), 1.0))
             except Empty:
-                if self.lobby.closed.is_set():
-                    raise self.fail(LOBBY, LOBBY_SOCKET, self.lobby.describe_close()) from None
+                if self.lobby_dead:
+                    raise StepFailed(self.lobby_dead) from None  # reported by the keeper
                 continue
-            if message["t"] in kinds and where(message):
+            kind = message["t"]
+            if kind == RESUMED:
+                deadline += message["gap"] + STATE_SETTLE
+                continue
+            if kind == STATE_END:
+                if on_resume is not None and message["seq"] > since:
+                    answer = on_resume(message["view"])
+                    if answer is not None:
+                        return answer
+                continue
+            if kind in kinds and where(message):
                 return message
-            if message["t"] == ERROR and (message.get("re", ""), message["code"]) not in self.tolerated:
+            if kind == ERROR and (message.get("re", ""), message["code"]) not in self.tolerated:
                 raise StepFailed(message["code"])  # already reported by the receiver
             if on_other is not None:
                 on_other(message)
 
     def leave(self) -> None:
+        self.leaving = True
+        if self.keeper is not None:
+            self.keeper.kill(block=False)
+            self.keeper = None
         if self.lobby is not None:
             self.lobby.close()
             self.lobby = None
         self.sign_out()
 
+    def fresh_ready(self, message: dict[str, Any]) -> bool:
+        """A match_ready for a match not played yet (a resumed lobby restates the current one)."""
+        return message["t"] == lp.MATCH_READY and message["match"] not in self.played
+
     # --- queue and ready check ---------------------------------------------------------------
-    def await_match(self, mode: str, queued_at: float) -> dict[str, Any] | None:
+    def await_match(
+        self, mode: str, queued_at: float, requeue: Callable[[], None] | None = None
+    ) -> dict[str, Any] | None:
         """From a queue_join to match_ready: the wait, the ready check (accepted at once), the
-        ticket. None: gave up on a queue too small to ever match (not a failure)."""
+        ticket. None: gave up on a queue too small to ever match (not a failure). ``requeue``
+        sends the queue_join again, if a lobby drop lost it (the party leader's, for a party)."""
         timeout = self.options.matchmaking_timeout
         size = 0
 
@@ -440,11 +734,22 @@ class Player:
             if message["t"] == lp.QUEUE and message["mode"] == mode:
                 size = message["size"]
 
+        def lost_join(view: dict[str, dict[str, Any]]) -> None:
+            queue = view.get(lp.QUEUE)
+            idle = queue is not None and not queue["mode"]
+            busy = lp.MATCH_FOUND in view or (
+                lp.MATCH_READY in view and self.fresh_ready(view[lp.MATCH_READY])
+            )
+            if idle and not busy and requeue is not None:
+                log.debug("player %d: the queue_join was lost with the lobby socket; again", self.id)
+                requeue()
+            return None
+
         while True:
             try:
                 found = self.expect(
                     lp.MATCH_FOUND, step=MATCHMAKING_WAIT, timeout=timeout - (time.monotonic() - queued_at),
-                    on_other=note, report_timeout=False,
+                    on_other=note, report_timeout=False, on_resume=lost_join,
                 )  # fmt: skip
             except TimedOut:
                 if size < MODE_NEEDS[mode]:
@@ -456,14 +761,41 @@ class Player:
                 ) from None
             self.report(LOBBY, MATCHMAKING_WAIT, (time.monotonic() - queued_at) * 1000)
             self.ready_at = now_ms()
-            self.send({"t": lp.READY, "check": found["check"], "accept": True})
+            check = found["check"]
+            accept = {"t": lp.READY, "check": check, "accept": True}
+            self.send(accept)
 
-            def settled(message: dict[str, Any], check: int = found["check"]) -> bool:
-                return message["t"] == lp.MATCH_READY or (
+            def settled(message: dict[str, Any], check: int = check) -> bool:
+                return self.fresh_ready(message) or (
                     message["t"] == lp.MATCH_CANCELLED and message["check"] == check
                 )
 
-            outcome = self.expect((lp.MATCH_READY, lp.MATCH_CANCELLED), step=READY_TO_START, where=settled)
+            def after_drop(
+                view: dict[str, dict[str, Any]], check: int = check, accept: dict[str, Any] = accept
+            ) -> dict[str, Any] | None:
+                """Still in the check: accept again if the accept was lost. Out of it with no
+                match_ready: it was cancelled while the lobby was away."""
+                found = view.get(lp.MATCH_FOUND)
+                if found is not None and found["check"] == check:
+                    update = view.get(lp.READY_UPDATE, {})
+                    if update.get("check") == check and self.id not in update.get("accepted", ()):
+                        log.debug("player %d: the ready was lost with the lobby socket; again", self.id)
+                        self.send(accept)
+                    return None
+                if found is not None:  # requeued and found again while away: the next check
+                    self.pushback.append(found)
+                queue = view.get(lp.QUEUE)
+                requeued = found is not None or bool(queue and queue["mode"])
+                log.debug("player %d: check %d ended while the lobby was away", self.id, check)
+                return lp.match_cancelled_message(check=check, reason="unseen", requeued=requeued)
+
+            with self.tolerating((lp.READY, "no_such_check")):
+                outcome = self.expect(
+                    (lp.MATCH_READY, lp.MATCH_CANCELLED),
+                    step=READY_TO_START,
+                    where=settled,
+                    on_resume=after_drop,
+                )
             if outcome["t"] == lp.MATCH_READY:
                 return outcome
             # Someone else declined, left or never answered: we are requeued keeping our place.
@@ -476,9 +808,22 @@ class Player:
     def leave_queue(self) -> None:
         """Give up on a queue: leave it and wait for the answer (``queue`` with no mode, or
         ``not_queued`` if a match or the server took us out first)."""
+        leave = {"t": lp.QUEUE_LEAVE}
         with self.tolerating((lp.QUEUE_LEAVE, "not_queued")):
-            self.send({"t": lp.QUEUE_LEAVE})
-            self.expect((lp.QUEUE, ERROR), step=MATCHMAKING_WAIT, where=left_queue)
+            self.send(leave)
+            self.expect(
+                (lp.QUEUE, ERROR), step=MATCHMAKING_WAIT, where=left_queue, on_resume=self.again(leave)
+            )
+
+    def again(self, message: dict[str, Any]) -> Callable[[dict[str, dict[str, Any]]], None]:
+        """An ``on_resume`` that sends ``message`` again: the state did not answer it, so the
+        drop lost it (or its answer)."""
+
+        def send_again(_view: dict[str, dict[str, Any]]) -> None:
+            log.debug("player %d: %s lost with the lobby socket; again", self.id, message["t"])
+            self.send(message)
+
+        return send_again
 
     def room_request(
         self, message: dict[str, Any], step: str, answered: Callable[[dict[str, Any]], bool]
@@ -488,7 +833,9 @@ class Player:
         with self.tolerating((message["t"], "in_match")):
             for _attempt in range(20):
                 self.send(message)
-                answer = self.expect((lp.ROOM, ERROR), step=step, where=answered)
+                answer = self.expect(
+                    (lp.ROOM, ERROR), step=step, where=answered, on_resume=self.again(message)
+                )
                 if answer["t"] == lp.ROOM:
                     return answer
                 gevent.sleep(0.5)
@@ -496,46 +843,175 @@ class Player:
 
     # --- the match -------------------------------------------------------------------------
     def play(self, ready: dict[str, Any]) -> float:
-        """Join with the ticket, send inputs until the end; returns when ``end`` arrived (ms)."""
+        """Join with the ticket, send inputs until the end, resuming the seat whenever its
+        socket drops; returns when ``end`` arrived, or the match was found over (ms)."""
         match = MatchStream(self, ready["seat"])
-        url = f"{self.ws_base}{ready['ws_path']}?ticket={quote(ready['ticket'], safe='')}"
-        started = now_ms()
+        self.played.add(ready["match"])
+        path = f"{self.ws_base}{ready['ws_path']}"
+        ticket_url = f"{path}?ticket={quote(ready['ticket'], safe='')}"
         try:
-            sock = Socket(url, self.base, self.token, match.handle)
-        except (websocket.WebSocketException, OSError) as exc:
-            raise self.fail(MATCH, MATCH_JOIN, f"handshake: {type(exc).__name__} {exc}") from None
-        match.socket = sock
-        try:
-            synced = match.synced.wait(WAIT_TIMEOUT)
-            if match.fatal:
-                raise StepFailed(match.fatal)  # reported where it was seen
-            if not synced:
-                reason = sock.describe_close() if sock.closed.is_set() else "no snapshot"
-                raise self.fail(MATCH, MATCH_JOIN, reason, now_ms() - started)
-            self.report(MATCH, MATCH_JOIN, now_ms() - started)
-            match.send_inputs(self.options.input_hz)
-            if match.fatal:
-                raise StepFailed(match.fatal)
-            if not match.ended_at:
-                raise self.fail(MATCH, MATCH_SOCKET, f"{sock.describe_close()} before end")
+            self.join_match(match, ticket_url, path)
+            while True:
+                match.send_inputs(self.options.input_hz)
+                if match.fatal:
+                    raise StepFailed(match.fatal)  # reported where it was seen
+                if match.ended_at:
+                    break
+                if not self.resume_match(match, path, ready["match"]):
+                    return match.ended_at  # it ended while the seat was away
+            sock = match.socket
+            assert sock is not None
             sock.closed.wait(WAIT_TIMEOUT)  # the server closes 1000 right after end
             if sock.close_code not in (None, CloseCode.NORMAL):
                 raise self.fail(MATCH, MATCH_SOCKET, f"after end: {sock.describe_close()}")
             return match.ended_at
         finally:
-            sock.close()
+            if match.socket is not None:
+                match.socket.close()
 
-    def back_to_lobby(self, match_id: str, ended_at: float, rated: bool) -> None:
+    def join_match(self, match: MatchStream, ticket_url: str, path: str) -> None:
+        """The seat's first connection, until its first snapshot: with the ticket, and once
+        the seat message gave a credential (a drop before the snapshot), with that."""
+        started = time.monotonic()
+        deadline = started + WAIT_TIMEOUT
+        waits = backoff()
+        while True:
+            url = f"{path}?resume={quote(match.credential, safe='')}" if match.credential else ticket_url
+            outcome = self.dial_match(match, url, deadline)
+            if match.fatal:
+                raise StepFailed(match.fatal)  # reported where it was seen
+            if not outcome.reason:
+                self.report(MATCH, MATCH_JOIN, (time.monotonic() - started) * 1000)
+                return
+            delay = next(waits)
+            if outcome.final or _stopping or time.monotonic() + delay >= deadline:
+                raise self.fail(MATCH, MATCH_JOIN, outcome.reason, (time.monotonic() - started) * 1000)
+            gevent.sleep(delay)
+
+    def resume_match(self, match: MatchStream, path: str, match_id: str) -> bool:
+        """The seat's socket closed before ``end``: get the seat back with its credential,
+        with backoff, within its grace period. True: play on from the resumed snapshot; False:
+        the match ended while away. A close that says not to come back fails the match."""
+        dropped = time.monotonic()
+        last_tick = match.tick
+        old = match.socket
+        assert old is not None
+        why = f"error {match.close_error}" if match.close_error else old.describe_close()
+        code = old.close_code
+        old.close(wait=0)
+        if _stopping:
+            raise StepFailed("stopping")
+        if code is not None and code in MATCH_FINAL_CLOSES:
+            raise self.fail(MATCH, MATCH_SOCKET, f"{why} before end")
+        log.debug("player %d, seat %d: %s at tick %d; resuming", self.id, match.seat, why, last_tick)
+        match.begin_resume()
+        url = f"{path}?resume={quote(match.credential, safe='')}"
+        deadline = dropped + match.grace
+        waits = backoff()
+
+        def took() -> float:
+            return (time.monotonic() - dropped) * 1000
+
+        while True:
+            delay = next(waits)
+            if time.monotonic() + delay >= deadline:
+                raise self.fail(MATCH, MATCH_RESUME, f"no resume within {match.grace:.0f} s ({why})", took())
+            gevent.sleep(delay)
+            if _stopping:
+                raise StepFailed("stopping")
+            outcome = self.dial_match(match, url, deadline)
+            if match.fatal:
+                raise StepFailed(match.fatal)  # reported where it was seen
+            if not outcome.reason:
+                if match.forfeited:
+                    raise self.fail(MATCH, MATCH_RESUME, "forfeited before the resume", took())
+                skipped = max(0, match.tick - last_tick)
+                log.debug(
+                    "player %d, seat %d: resumed at tick %d (%d skipped)",
+                    self.id,
+                    match.seat,
+                    match.tick,
+                    skipped,
+                )
+                self.report(MATCH, MATCH_RESUME, took(), skipped)
+                return True
+            if outcome.code == CloseCode.GONE:
+                self.over_while_away(match, match_id, last_tick, took())
+                return False
+            if outcome.final:
+                raise self.fail(MATCH, MATCH_RESUME, outcome.reason, took())
+            why = outcome.reason
+
+    def dial_match(self, match: MatchStream, url: str, deadline: float) -> Dialled:
+        """One connection attempt of a seat, until its snapshot or its close."""
+        handle = match.next_socket()
+        try:
+            sock = Socket(url, self.base, self.token, handle, self.options.heartbeat)
+        except websocket.WebSocketBadStatusException as exc:
+            return Dialled(f"handshake refused: {exc.status_code}", final=True)
+        except (websocket.WebSocketException, OSError) as exc:
+            return Dialled(f"handshake: {type(exc).__name__} {exc}")
+        match.socket = sock
+        gevent.wait(
+            [match.synced, sock.closed],
+            count=1,
+            timeout=min(WAIT_TIMEOUT, max(1.0, deadline - time.monotonic())),
+        )
+        if match.synced.is_set():
+            return Dialled("")
+        if not sock.closed.is_set():
+            sock.close()
+            return Dialled(f"no snapshot within {WAIT_TIMEOUT:.0f} s")
+        code = sock.close_code
+        reason = f"error {match.close_error}" if match.close_error else sock.describe_close()
+        match.close_error = ""
+        sock.close(wait=0)
+        return Dialled(reason, code is not None and code in MATCH_FINAL_CLOSES, code)
+
+    def over_while_away(self, match: MatchStream, match_id: str, last_tick: int, ms: float) -> None:
+        """The match ended before the seat got back (a resume refused with 4410): what it
+        missed comes from the match's result."""
+        try:
+            response = _quiet.get(f"{self.base}/api/matches/{match_id}/", timeout=WAIT_TIMEOUT)
+            response.raise_for_status()
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise self.fail(MATCH, MATCH_OVER_AWAY, f"its result: {type(exc).__name__} {exc}", ms) from None
+        result = body.get("result") or {}
+        if body.get("status") != "finished" or result.get("reason") == "aborted":
+            raise self.fail(MATCH, MATCH_DURATION, "the match was aborted", ms)
+        mine: dict[str, Any] = next((e for e in result.get("ranking", ()) if e.get("s") == match.seat), {})
+        if mine.get("ff"):
+            raise self.fail(MATCH, MATCH_OVER_AWAY, "this seat forfeited", ms)
+        match.ended_at = now_ms()
+        self.report(MATCH, MATCH_OVER_AWAY, ms, max(0, int(result.get("tick", last_tick)) - last_tick))
+
+    def back_to_lobby(self, match_id: str, ended_at: float, rated: bool, since: int = 0) -> None:
         """A rated match is over for the lobby when the rating arrives (the result is recorded
-        and the player is free to queue again)."""
+        and the player is free to queue again). A lobby resumed since the match began (resume
+        ``since`` + 1 on) whose state no longer had the match had freed the player already:
+        its rating went to the dropped socket, and there is nothing to measure."""
         if not rated:
             return
         deadline = time.monotonic() + WAIT_TIMEOUT
         while True:
             try:
-                rating = self.ratings.get(timeout=max(0.0, deadline - time.monotonic()))
+                rating = self.ratings.get(timeout=0.5)
             except Empty:
-                raise self.fail(LOBBY, BACK_TO_LOBBY, f"no rating within {WAIT_TIMEOUT:.0f} s") from None
+                if self.lobby_dead:
+                    raise StepFailed(self.lobby_dead) from None
+                if self.last_view is not None and self.last_view[0] > since:
+                    ready = self.last_view[1].get(lp.MATCH_READY)
+                    if ready is None or ready["match"] != match_id:
+                        log.debug(
+                            "player %d: rating of %s pushed while the lobby was away", self.id, match_id
+                        )
+                        return
+                if not self.lobby_up.is_set():
+                    deadline += 0.5
+                if time.monotonic() >= deadline:
+                    raise self.fail(LOBBY, BACK_TO_LOBBY, f"no rating within {WAIT_TIMEOUT:.0f} s") from None
+                continue
             if rating["match"] == match_id:
                 self.report(LOBBY, BACK_TO_LOBBY, now_ms() - ended_at)
                 return
@@ -550,12 +1026,19 @@ class Player:
 
 
 class MatchStream:
-    """What one seat sees of a match: checks every frame, measures latency and frame rate."""
+    """What one seat sees of a match: checks every frame, measures latency and frame rate.
+    It outlives its sockets: a resumed seat carries on from the resumed snapshot."""
 
     def __init__(self, player: Player, seat: int) -> None:
         self.player = player
         self.seat = seat
         self.socket: Socket | None = None
+        self.generation = 0  # of the current socket: messages of an older one are ignored
+        self.credential = ""  # from the seat message: the only way back onto the seat
+        self.grace = 30.0  # seconds the seat is kept after a drop (the seat message says)
+        self.resuming = False  # the next snapshot is a resume's, not a resync
+        self.close_error = ""  # the error the server sent before closing (seat_taken, ...)
+        self.forfeited = False
         self.synced = Event()
         self.over = Event()
         self.tick = -1
@@ -572,6 +1055,26 @@ class MatchStream:
         self.ended_at = 0.0
         self.fatal = ""  # an error message or an aborted match: this seat's match is over
 
+    def next_socket(self) -> Callable[[dict[str, Any], int], None]:
+        """The message handler of a new socket of this seat (older sockets fall silent)."""
+        self.generation += 1
+        generation = self.generation
+
+        def handle(message: dict[str, Any], size: int) -> None:
+            if generation == self.generation:
+                self.handle(message, size)
+
+        return handle
+
+    def begin_resume(self) -> None:
+        """The socket dropped: inputs sent before are never measured (their latency would be
+        the gap), nor is the frame rate of the seconds around it."""
+        self.resuming = True
+        self.synced.clear()
+        self.sent.clear()
+        self.close_error = ""
+        self.window_frames = self.window_bytes = 0
+
     def handle(self, message: dict[str, Any], size: int) -> None:
         try:
             self.dispatch(message, size)
@@ -583,16 +1086,23 @@ class MatchStream:
         kind = message["t"]
         if kind == FRAME:
             self.on_frame(message, size)
+        elif kind == SEAT:
+            self.credential = message["resume"]
+            self.grace = float(message["grace"])
         elif kind == SNAPSHOT:
-            # Another snapshot replaces the state (a join answered twice is harmless); one past
-            # the next tick is a resync: the server dropped frames on their way to us.
-            if self.synced.is_set() and message["tick"] > self.tick + 1:
+            if self.resuming:  # a resume: the tick check starts again from this snapshot
+                self.resuming = False
+                self.window_start = now_ms()
+            elif self.synced.is_set() and message["tick"] > self.tick + 1:
+                # Another snapshot replaces the state (a join answered twice is harmless); one
+                # past the next tick is a resync: the server dropped frames on their way to us.
                 log.debug("resync at tick %d after tick %d", message["tick"], self.tick)
                 self.problem(
                     FRAME_GAPS, "resync: the server dropped frames to this player and sent a snapshot"
                 )
             self.tick = message["tick"]
             self.players = {p["s"]: dict(p) for p in message["state"]["players"]}
+            self.forfeited = bool(self.players.get(self.seat, {}).get("ff"))
             self.acked = max(self.acked, message["acks"][self.seat])
             if message["phase"] == PHASE_RUNNING:
                 self.started()
@@ -603,14 +1113,21 @@ class MatchStream:
         elif kind == END:
             self.close_window(time.perf_counter() * 1000)
             self.ended_at = now_ms()
-            aborted = message["result"].get("reason") == "aborted"
+            result = message["result"]
+            aborted = result.get("reason") == "aborted"
+            mine: dict[str, Any] = next((e for e in result.get("ranking", ()) if e.get("s") == self.seat), {})
             if self.running_at and not aborted:
                 self.player.report(MATCH, MATCH_DURATION, self.ended_at - self.running_at)
             if aborted:
                 lasted = self.ended_at - self.running_at if self.running_at else 0.0
                 self.problem(MATCH_DURATION, "the match was aborted", fatal=True, ms=lasted)
+            elif mine.get("ff"):
+                self.problem(MATCH_DURATION, "this seat forfeited", fatal=True)
             self.over.set()
         elif kind == ERROR:
+            self.close_error = message["code"]
+            if message["code"] in CLOSING_ERRORS:
+                return  # the close that follows decides: a resume, or a failure
             self.problem(MATCH_SOCKET, f"error {message['code']}: {message.get('detail', '')}", fatal=True)
             self.over.set()
 
@@ -626,6 +1143,10 @@ class MatchStream:
             log.debug("tick gap: expected %d, got %d", self.tick + 1, tick)
             self.problem(FRAME_GAPS, "tick gap: a frame missing or out of order")
         self.tick = tick
+        for event in message["ev"]:
+            if event[:2] == ["forfeit", self.seat]:
+                self.problem(MATCH_SOCKET, "this seat forfeited while connected", fatal=True)
+                self.over.set()
         for change in message["d"].get("p", ()):
             seat = change["s"]
             if seat in self.players:
@@ -707,6 +1228,10 @@ class GameUser(HttpUser):
     abstract = True
     wait_time = between(0.5, 2.0)
 
+    def on_start(self) -> None:
+        for adapter in self.client.adapters.values():
+            adapter.max_retries = http_retry()  # type: ignore[attr-defined]
+
     @property
     def options(self) -> Any:
         """Locust's parsed options, the locustfile's own included."""
@@ -742,8 +1267,9 @@ def together(*jobs: Callable[[], Any]) -> list[Any]:
 
 def play_all(crew: list[Player], readies: list[dict[str, Any]], rated: bool) -> None:
     def one(player: Player, ready: dict[str, Any]) -> None:
+        since = player.resumes
         ended_at = player.play(ready)
-        player.back_to_lobby(ready["match"], ended_at, rated)
+        player.back_to_lobby(ready["match"], ended_at, rated, since)
 
     together(*[partial(one, p, r) for p, r in zip(crew, readies, strict=True)])
 
@@ -776,8 +1302,9 @@ class MatchPlayer(GameUser):
                 while ready is None:
                     mode = pick()
                     queued_at = time.monotonic()
-                    player.send({"t": lp.QUEUE_JOIN, "mode": mode})
-                    ready = player.await_match(mode, queued_at)
+                    join = {"t": lp.QUEUE_JOIN, "mode": mode}
+                    player.send(join)
+                    ready = player.await_match(mode, queued_at, partial(player.send, join))
                     if ready is None:
                         player.leave_queue()
                 play_all(crew, [ready], rated=True)
@@ -803,14 +1330,24 @@ class PartyPlayers(GameUser):
             for member, invitation in zip(members, invitations, strict=True):
                 member.report(LOBBY, PARTY_INVITE, now_ms() - invited)
                 accepted = now_ms()
-                member.send({"t": lp.PARTY_ACCEPT, "party": invitation["party"]})
-                member.expect(lp.PARTY, step=PARTY_ACCEPT, where=lambda m: len(m["members"]) > 1)
+                accept = {"t": lp.PARTY_ACCEPT, "party": invitation["party"]}
+                member.send(accept)
+                member.expect(
+                    lp.PARTY,
+                    step=PARTY_ACCEPT,
+                    where=lambda m: len(m["members"]) > 1,
+                    on_resume=member.again(accept),
+                )
                 member.report(LOBBY, PARTY_ACCEPT, now_ms() - accepted)
             leader.expect(lp.PARTY, step=PARTY_ACCEPT, where=lambda m: len(m["members"]) == len(crew))
             for _ in range(options.matches_per_session):
                 queued_at = time.monotonic()
-                leader.send({"t": lp.QUEUE_JOIN, "mode": options.party_mode})
-                readies = together(*[partial(p.await_match, options.party_mode, queued_at) for p in crew])
+                join = {"t": lp.QUEUE_JOIN, "mode": options.party_mode}
+                leader.send(join)
+                readies = together(
+                    partial(leader.await_match, options.party_mode, queued_at, partial(leader.send, join)),
+                    *[partial(m.await_match, options.party_mode, queued_at) for m in members],
+                )
                 if any(r is None for r in readies):
                     leader.leave_queue()
                     return
@@ -848,7 +1385,21 @@ class RoomPlayers(GameUser):
                 host.send({"t": lp.ROOM_START})
                 for player in crew:
                     player.ready_at = start
-                readies = together(*[partial(p.expect, lp.MATCH_READY, step=ROOM_START) for p in crew])
+
+                def unstarted(view: dict[str, dict[str, Any]]) -> None:
+                    """The host's room_start lost with its lobby socket: the room is still there."""
+                    if view.get(lp.ROOM, {}).get("code"):
+                        host.send({"t": lp.ROOM_START})
+
+                readies = together(
+                    *[
+                        partial(
+                            p.expect, lp.MATCH_READY, step=ROOM_START, where=p.fresh_ready,
+                            on_resume=unstarted if p is host else None,
+                        )
+                        for p in crew
+                    ]
+                )  # fmt: skip
                 host.report(LOBBY, ROOM_START, now_ms() - start)
                 play_all(crew, readies, rated=False)
 
@@ -872,13 +1423,17 @@ class LobbyIdler(GameUser):
                 gevent.sleep(options.chat_interval * random.uniform(0.5, 1.5))
                 text = f"gg {secrets.token_hex(4)}"
                 sent = now_ms()
-                player.send({"t": lp.CHAT, "text": text})
-                player.expect(lp.CHAT, step=CHAT, where=field_is("text", text))
+                chat = {"t": lp.CHAT, "text": text}
+                player.send(chat)
+                player.expect(lp.CHAT, step=CHAT, where=field_is("text", text), on_resume=player.again(chat))
                 player.report(LOBBY, CHAT, now_ms() - sent)
                 ping_id += 1
                 sent = now_ms()
-                player.send({"t": PING, "id": ping_id})
-                player.expect(PONG, step=LOBBY_PING, where=field_is("id", ping_id))
+                ping = {"t": PING, "id": ping_id}
+                player.send(ping)
+                player.expect(
+                    PONG, step=LOBBY_PING, where=field_is("id", ping_id), on_resume=player.again(ping)
+                )
                 player.report(LOBBY, LOBBY_PING, now_ms() - sent)
 
         self.session(work)

@@ -27,6 +27,13 @@ LOBBY_PING = "lobby ping"
 LOBBY_SOCKET = "lobby socket"
 MATCH_SOCKET = "match socket"
 FRAME_GAPS = "frame gaps"
+# Faults only: a socket that dropped and came back. ``match resume``: from the drop to the
+# resumed snapshot, its size the ticks whose frames never arrived; ``match over while away``: the
+# match ended before the seat got back (its size likewise); ``lobby resume``: from the drop to
+# the new socket's ``welcome``. A resume that fails is a failure of these names.
+MATCH_RESUME = "match resume"
+MATCH_OVER_AWAY = "match over while away"
+LOBBY_RESUME = "lobby resume"
 
 # Every entry a clean mixed run produces (the CI smoke test checks each has a count).
 STEPS = (
@@ -47,4 +54,11 @@ STEPS = (
     (MATCH, INPUT_TO_STATE),
     (MATCH, FRAMES_PER_SECOND),
     (MATCH, MATCH_DURATION),
+)
+
+# Entries only a fault produces (a cut connection, a restarted server): none in a clean run.
+FAULT_STEPS = (
+    (MATCH, MATCH_RESUME),
+    (MATCH, MATCH_OVER_AWAY),
+    (LOBBY, LOBBY_RESUME),
 )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from load_tests.steps import STEPS
+from load_tests.steps import FAULT_STEPS, STEPS
 from tests.e2e import ROOT, database_url, server_env
 
 
@@ -49,6 +49,10 @@ def test_twenty_players_for_thirty_seconds_do_every_step_without_a_failure(tmp_p
         if int(rows.get((kind, name), {}).get("Request Count", 0)) == 0
     ]
     assert not missing, f"steps with no entry: {missing}\n{output[-4000:]}"
+    # Entries only a fault produces (resumes) are not in STEPS, as failure-only names are not;
+    # with nothing cut, none may appear: a socket that dropped by itself is a regression.
+    resumed = [f"{kind} {name}" for kind, name in FAULT_STEPS if (kind, name) in rows]
+    assert not resumed, f"a clean run resumed sockets: {resumed}\n{output[-4000:]}"
     report = (tmp_path / "out" / "report.html").read_text()
     assert "input-to-state" in report
     summary = (tmp_path / "out" / "summary.md").read_text()
