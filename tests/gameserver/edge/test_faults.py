@@ -248,6 +248,7 @@ def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(d
             created = create_match(base, players=2, time_limit=10)
             sockets = [match_socket(base, created, seat) for seat in (0, 1)]
             seen: list[list[tuple[str, int]]] = [[], []]
+            arrived: list[list[float]] = [[], []]  # monotonic time of each message in seen
 
             def record(seat: int) -> None:
                 sock, seq, until = sockets[seat], 0, time.monotonic() + 60
@@ -261,6 +262,7 @@ def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(d
                         continue
                     message = msgpack.unpackb(data)
                     seen[seat].append((message["t"], message.get("tick", -1)))
+                    arrived[seat].append(time.monotonic())
                     if message["t"] == "end":
                         return
                     if message["t"] == "frame" and message["tick"] % 4 == 0:
@@ -275,8 +277,21 @@ def test_the_tick_loop_simulates_on_through_a_redis_restart_and_players_resync(d
             redis.kill()
             time.sleep(2)
             redis.start()
+            started = time.monotonic()
             for thread in threads:
                 thread.join(60)
+            for seat, log in enumerate(seen):  # the numbers docs/reliability.md quotes
+                delivered = {tick for kind, tick in log if kind in {"frame", "snapshot"}}
+                back = next(
+                    at
+                    for (kind, _), at in zip(log, arrived[seat], strict=True)
+                    if at > started and kind == "frame"
+                )
+                print(
+                    f"\nseat {seat}: {len(set(range(min(delivered), max(delivered) + 1)) - delivered)} ticks "
+                    "never seen, "
+                    f"frames again {back - started:.2f} s after Redis started"
+                )
             assert process.proc.poll() is None, "the server process died"
             for log in seen:
                 assert log[-1][0] == "end", f"{log[-6:]}\n" + "\n".join(process.lines[-40:])
