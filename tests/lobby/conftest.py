@@ -75,9 +75,10 @@ class Player:
         """The next message of type ``kind`` whose fields match (others are skipped)."""
         return await recv_until(self.sockets[socket], kind, within, where, **fields)
 
-    async def close(self) -> None:
+    async def close(self, code: int = 1000) -> None:
+        """1000: the client leaves on purpose (signs out); 1001: a reload or a closed tab."""
         for comm in self.sockets:
-            await comm.disconnect()
+            await comm.disconnect(code=code)
         self.sockets.clear()
 
 

@@ -168,12 +168,12 @@ async def test_a_reload_within_the_grace_period_keeps_the_queue_and_the_ready_ch
     settings.LOBBY_RECONNECT_GRACE = 30
     ann, bob = await online(2)
     await queue([ann], "duel")
-    await ann.close()  # the only tab: a reload, a dropped network
+    await ann.close(code=1001)  # the only tab, reloaded (1000 would be signing out)
     await ann.open()
     assert (await ann.expect("queue", mode="duel"))["size"] == 1, "still queued, nothing lost"
     await queue([bob], "duel")
     check = (await ann.expect("match_found"))["check"]
-    await ann.close()
+    await ann.close(code=1001)
     await ann.open()
     again = await ann.expect("match_found")
     assert again["check"] == check
