@@ -200,6 +200,21 @@ WS_RATE_PER_SEC = env_int("WS_RATE_PER_SEC", 40, minimum=1)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 80, minimum=1)
 WS_MAX_STRIKES = env_int("WS_MAX_STRIKES", 50, minimum=1)
 
+# --- Abuse limits at the edge (docs/security.md) ----------------------------------------------
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated); empty:
+# none, the TCP peer is the client. `serve --proxy-headers` trusts 127.0.0.1 and ::1 if empty.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
+# Open WebSocket connections (lobby and match together) per account and per client address,
+# counted per process and, with Redis, across the cluster; one more is refused with 4429.
+WS_MAX_PER_USER = env_int("WS_MAX_PER_USER", 10, minimum=1)
+WS_MAX_PER_ADDRESS = env_int("WS_MAX_PER_ADDRESS", 100, minimum=1)
+# A socket that sends no message (a protocol ping counts) for this long is closed 4408.
+WS_IDLE_SECONDS = env_int("WS_IDLE_SECONDS", 60, minimum=5, maximum=86400)
+# Bytes the server may hold for a client that stops reading before it closes the socket (4408).
+WS_MAX_SEND_BUFFER = env_int("WS_MAX_SEND_BUFFER", 1024 * 1024, minimum=65536)
+# An HTTP request or WebSocket handshake must arrive whole within this many seconds.
+HTTP_REQUEST_TIMEOUT = env_int("HTTP_REQUEST_TIMEOUT", 10, minimum=1, maximum=600)
+
 # /metrics (Prometheus text format) answers loopback clients only, unless this is on.
 METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 
