@@ -181,6 +181,8 @@ def product_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str,
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
         MATCH_JOIN_TIMEOUT="600",
+        # Every benchmark client comes from one address (the default allows 256 per address).
+        WS_MAX_PER_ADDRESS="100000",
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
         **(extra or {}),
     )

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from gameserver.http import error
 from lobby.selectors.accounts import token_user
+from lobby.services.accounts import token_hash
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -72,4 +73,6 @@ class TokenAuthMiddleware(BaseMiddleware):
             scope = dict(scope)
             user = await database_sync_to_async(token_user)(token=token)
             scope["user"] = user if user is not None else AnonymousUser()
+            if user is not None:  # its sockets close when the token is revoked (auth_group)
+                scope["auth_token_hash"] = token_hash(token=token)
         return await super().__call__(scope, receive, send)

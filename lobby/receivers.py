@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from lobby.services.accounts import sockets_sign_out
 from lobby.services.ratings import ratings_apply
 
 log = logging.getLogger(__name__)
@@ -22,3 +23,10 @@ def rate_finished_match(sender: object, *, match_id: str, aborted: bool, **kwarg
             ratings_apply(match_id=match_id)
     except Exception:
         log.exception("ratings for match %s failed; the result is kept, the match stays unrated", match_id)
+
+
+def close_session_sockets(sender: object, *, request: Any, user: Any, **kwargs: Any) -> None:
+    """A logout ends the session's open sockets too, not only its next requests."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        sockets_sign_out(group=f"auth-session-{key}")

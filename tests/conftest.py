@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,10 +79,32 @@ def redis_prefix() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    """The auth throttle counts in Django's cache: every test starts with a clean slate."""
+def _fresh_cache(settings: Any) -> Iterator[None]:
+    """The throttles count in Django's cache: every test starts with a clean slate. With
+    REDIS_URL set the cache is that Redis, which other processes use too: never flush it; give
+    the test a key prefix of its own instead."""
     from django.core.cache import cache
 
+    from gameserver import http
+
+    http._fallback.clear()
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        settings.CACHES = {
+            "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+        }
+        yield
+        return
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_connection_counts() -> Iterator[None]:
+    """Connection limits count per process: a test that left sockets open must not spend the
+    next one's allowance."""
+    from gameserver.edge.connlimits import ConnectionLimits
+
+    ConnectionLimits._instance = None
+    yield
+    ConnectionLimits._instance = None

@@ -28,10 +28,12 @@ from django.conf import settings
 
 from gameserver import protocol
 from gameserver.edge import metrics
+from gameserver.edge.clients import scope_address
+from gameserver.edge.connlimits import ConnectionLimits, Refused
 from gameserver.edge.eager import run_eagerly
 from gameserver.edge.middleware import SERVER_RECEIVE, SERVER_SEND, deliver_directly
 from gameserver.edge.recovery import LayerWatch
-from gameserver.edge.servers import SERVER_CLOSE_CODES, daphne_closer, daphne_frame_writer
+from gameserver.edge.servers import SERVER_CLOSE_CODES, daphne_buffered, daphne_closer, daphne_frame_writer
 from gameserver.edge.shutdown import Shutdown
 from gameserver.limits import TokenBucket
 from gameserver.protocol import CloseCode, ErrorCode, ProtocolError
@@ -47,6 +49,7 @@ LAYER_RETRY_SECONDS = 0.5
 STOP = "edge.stop"  # the message that ends a consumer's listener (see stop_listening)
 STOP_SECONDS = 5.0
 SHUTDOWN_DETAIL = "the server is restarting; reconnect"
+SWEEP_SECONDS = 5.0  # how often idle sockets and clients that stopped reading are looked for
 
 
 async def serve(receive: Receive, lock: asyncio.Lock, dispatch: Handler) -> None:
@@ -108,6 +111,42 @@ async def rejoin(layer: Any, channel: str, groups: Iterable[str]) -> None:
         await layer.group_add(group, channel)
 
 
+def auth_group(scope: Any) -> str | None:
+    """The group of every socket opened with the same sign-in (a bearer token, else the
+    session): a logout or a revoked token closes them all (lobby/receivers.py)."""
+    token_hash = scope.get("auth_token_hash")
+    if token_hash:
+        return f"auth-token-{token_hash[:40]}"
+    session = scope.get("session")
+    key = getattr(session, "session_key", None) if session is not None else None
+    if key and getattr(scope.get("user"), "is_authenticated", False):
+        return f"auth-session-{key}"
+    return None
+
+
+class Sweeper:
+    """One task per process: closes sockets idle past WS_IDLE_SECONDS (4408) and drops the
+    ones whose client stopped reading while more than WS_MAX_SEND_BUFFER bytes wait for it."""
+
+    task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def ensure(cls) -> None:
+        if cls.task is None or cls.task.done():
+            cls.task = asyncio.ensure_future(cls.run())
+
+    @classmethod
+    async def run(cls) -> None:
+        while Shutdown.sockets:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = time.monotonic()
+            for consumer in list(Shutdown.sockets):
+                try:
+                    consumer.sweep(now)
+                except Exception:
+                    log.exception("sweeper: a socket failed its check")
+
+
 class EdgeConsumer(AsyncWebsocketConsumer):
     """Binary msgpack frames with the per-connection limits every socket of ours has.
 
@@ -138,7 +177,12 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         self.pending_write: asyncio.Future[Any] | None = None
         self.background: set[asyncio.Future[Any]] = set()
         self.member_of: set[str] = set()  # groups joined, to join again after a layer failure
+        self.buffered = daphne_buffered(self.raw_send)  # None: the server has flow control
+        self.writes = 0
+        self.last_heard = time.monotonic()
+        self.counted: list[tuple[str, str, int]] = []  # connection-limit keys this socket holds
         Shutdown.sockets.add(self)
+        Sweeper.ensure()
         self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
         self.requeue: Callable[[dict[str, Any]], None] | None = None
         if self.direct_delivery and (server_receive := scope.get(SERVER_RECEIVE)) is not None:
@@ -151,6 +195,9 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             await serve(receive, self.dispatch_lock, self.dispatch)
         finally:
             Shutdown.sockets.discard(self)
+            if self.counted:
+                counted, self.counted = self.counted, []
+                await ConnectionLimits.get().release(counted)
             if listener is not None:
                 await stop_listening(self.channel_layer, self.channel_name, listener)
             for task in self.background:
@@ -238,7 +285,55 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.refuse(CloseCode.RESTARTING, ErrorCode.SHUTTING_DOWN, SHUTDOWN_DETAIL)
             return
+        scope: dict[str, Any] = dict(self.scope)
+        user = scope.get("user")
+        keys = ConnectionLimits.keys_for(
+            user=getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None,
+            address=scope_address(scope),
+        )
+        try:
+            await ConnectionLimits.get().admit(keys)
+        except Refused as exc:
+            metrics.FLOOD_CLOSES.labels(code=str(int(CloseCode.FLOOD))).inc()
+            await self.accept()
+            await self.refuse(CloseCode.FLOOD, ErrorCode.TOO_MANY_CONNECTIONS, str(exc))
+            return
+        self.counted = keys
         await super().websocket_connect(message)
+        group = auth_group(self.scope)
+        if group is not None and self.receiving and not self.closing:
+            await self.group_join(group)
+
+    async def auth_revoked(self, event: dict[str, Any]) -> None:
+        """The sign-in this socket was opened with ended (logout, a revoked token)."""
+        if not (self.closing or self.gone):
+            await self.refuse(CloseCode.UNAUTHORIZED, ErrorCode.SIGNED_OUT, "signed out; sign in again")
+
+    def sweep(self, now: float) -> None:
+        """The sweeper's check: idle too long, or a client that stopped reading."""
+        if self.closing or self.gone or not self.receiving:
+            return
+        if now - self.last_heard > settings.WS_IDLE_SECONDS:
+            self.in_background(
+                self.refuse(
+                    CloseCode.IDLE,
+                    ErrorCode.IDLE,
+                    f"no message for {settings.WS_IDLE_SECONDS} s; send a ping more often",
+                )
+            )
+        elif self.buffered is not None and self.buffered() > settings.WS_MAX_SEND_BUFFER:
+            self.drop_slow_reader()
+
+    def drop_slow_reader(self) -> None:
+        """More than WS_MAX_SEND_BUFFER bytes wait for this client: it cannot be told (it does
+        not read), so the connection is dropped; the disconnect runs the cleanup as usual."""
+        assert self.buffered is not None
+        metrics.FLOOD_CLOSES.labels(code="slow_reader").inc()
+        log.warning(
+            "%s %s: the client stopped reading; dropping it", type(self).__name__, self.scope.get("path")
+        )
+        self.closing = True
+        self.buffered.abort()
 
     async def shut_down(self) -> None:
         """The process is stopping: tell the client, close 1012; cleanup runs as on any close."""
@@ -297,6 +392,9 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             await self.raw_send(message)
         except Exception as exc:
             self.transport_failed(exc)
+            return
+        if self.buffered is not None and not self.closing and self.buffered() > settings.WS_MAX_SEND_BUFFER:
+            self.drop_slow_reader()
 
     def write_now(self, message: dict[str, Any]) -> bool:
         """Write without waiting (the relay's path); False if gone or still busy with a write."""
@@ -307,6 +405,14 @@ class EdgeConsumer(AsyncWebsocketConsumer):
                 self.frame_writer(message)
             except Exception as exc:
                 self.transport_failed(exc)
+                return False
+            self.writes += 1
+            if (
+                not self.writes & 15  # a few reads of Twisted's buffer, every 16th frame
+                and self.buffered is not None
+                and self.buffered() > settings.WS_MAX_SEND_BUFFER
+            ):
+                self.drop_slow_reader()
                 return False
             return True
         if self.pending_write is not None:
@@ -358,7 +464,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
     async def websocket_receive(self, message: dict[str, Any]) -> None:  # type: ignore[override]
         if not self.receiving or self.closing:
             return
-        now = time.monotonic()
+        now = self.last_heard = time.monotonic()
         if not self.rate.take(now):
             await self.rate_limited(now)
             return

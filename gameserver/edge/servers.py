@@ -38,6 +38,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 
 def _plain(value: object, *args: object, **kwargs: object) -> object:
     return value
@@ -166,6 +168,34 @@ def daphne_closer(send: Any) -> Callable[[int], bool] | None:
     return close
 
 
+class Buffered:
+    """The bytes Twisted holds for a Daphne socket that it could not write yet (callable), and
+    a way to drop the connection without waiting on a client that does not read."""
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def __call__(self) -> int:
+        transport = getattr(self.protocol, "transport", None)
+        if transport is None:
+            return 0
+        return (len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)) + getattr(
+            transport, "_tempDataLen", 0
+        )
+
+    def abort(self) -> None:
+        transport = getattr(self.protocol, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
+
+
+def daphne_buffered(send: Any) -> Buffered | None:
+    """Where ``send`` is Daphne's: how much waits in its socket's write buffer. Twisted buffers
+    without a bound; uvicorn's websockets has flow control instead (a write waits), so None."""
+    protocol = daphne_protocol(send)
+    return Buffered(protocol) if protocol is not None else None
+
+
 class _Broadcast:
     """The frame of the message being broadcast: the relay hands all of a match's sockets one
     dict per tick, so one process-wide entry frames it once."""
@@ -221,3 +251,78 @@ def unobserved_messages() -> None:
 
     onMessageEnd.unobserved = True  # type: ignore[attr-defined]
     WebSocketProtocol.onMessageEnd = onMessageEnd  # type: ignore[method-assign]
+
+
+def close_oversized_with_1009() -> None:
+    """autobahn fails a connection by dropping TCP (``failByDrop``), so a client whose message
+    is over Daphne's cap saw 1006 and no reason. Fail by a close frame instead: 1009, Message
+    Too Big (and 1002 for a protocol violation), then the drop after autobahn's close timeout."""
+    from daphne.ws_protocol import WebSocketFactory
+
+    built = WebSocketFactory.__init__
+    if getattr(built, "closes", False):
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        built(self, *args, **kwargs)
+        self.setProtocolOptions(failByDrop=False)
+
+    __init__.closes = True  # type: ignore[attr-defined]
+    WebSocketFactory.__init__ = __init__  # type: ignore[method-assign,unused-ignore]
+
+
+def request_deadlines(seconds: float) -> None:
+    """Twisted's HTTP channel times out only after 12 idle hours, and any byte resets it: a
+    client dribbling a header every 20 s held a connection for good (slowloris). Every request
+    (headers and body, a WebSocket handshake included) must now arrive whole within
+    ``seconds`` of the connection opening or the previous response ending; else the
+    connection is dropped."""
+    from twisted.internet import reactor
+    from twisted.web import http
+
+    made = http.HTTPChannel.connectionMade
+    if getattr(made, "deadline", False):
+        return
+    received = http.HTTPChannel.allContentReceived
+    done = http.HTTPChannel.requestDone
+    lost = http.HTTPChannel.connectionLost
+
+    def disarm(channel: Any) -> None:
+        call = getattr(channel, "_request_deadline", None)
+        if call is not None and call.active():
+            call.cancel()
+        channel._request_deadline = None
+
+    def expire(channel: Any) -> None:
+        channel._request_deadline = None
+        if channel.transport is not None and not channel._handlingRequest:
+            log.warning("http: a request did not arrive whole within %ss; dropping the connection", seconds)
+            channel.transport.abortConnection()
+
+    def arm(channel: Any) -> None:
+        disarm(channel)
+        clock: Any = reactor
+        channel._request_deadline = clock.callLater(seconds, expire, channel)
+
+    def connectionMade(self: Any) -> None:
+        made(self)
+        arm(self)
+
+    def allContentReceived(self: Any) -> None:
+        disarm(self)
+        received(self)
+
+    def requestDone(self: Any, request: Any) -> None:
+        done(self, request)
+        if self.persistent and self.transport is not None and not self.transport.disconnecting:
+            arm(self)
+
+    def connectionLost(self: Any, reason: Any) -> None:
+        disarm(self)
+        lost(self, reason)
+
+    connectionMade.deadline = True  # type: ignore[attr-defined]
+    http.HTTPChannel.connectionMade = connectionMade  # type: ignore[method-assign]
+    http.HTTPChannel.allContentReceived = allContentReceived  # type: ignore[method-assign]
+    http.HTTPChannel.requestDone = requestDone  # type: ignore[method-assign]
+    http.HTTPChannel.connectionLost = connectionLost  # type: ignore[method-assign]

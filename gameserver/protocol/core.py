@@ -61,6 +61,9 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_ERRORS = "too_many_errors"
     UNAVAILABLE = "unavailable"
     SHUTTING_DOWN = "shutting_down"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    IDLE = "idle"
+    SIGNED_OUT = "signed_out"
     # Lobby (see gameserver/protocol/lobby.py); closes only for UNAUTHENTICATED.
     UNAUTHENTICATED = "unauthenticated"
     BUSY = "busy"
@@ -97,6 +100,7 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     REPLACED = 4409  # a conflict over a seat: replaced by a newer connection, or already taken
+    IDLE = 4408  # sent nothing (not even a ping) for WS_IDLE_SECONDS
     GONE = 4410
     FLOOD = 4429
     UNAVAILABLE = 4503

@@ -7,9 +7,12 @@ names are owned for good, a guest's only while it is connected.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
@@ -21,6 +24,8 @@ from django.utils import timezone
 
 from lobby.models import AuthToken, Player
 from lobby.names import NAME_MAX_LEN, name_clean, name_key
+
+log = logging.getLogger(__name__)
 
 
 class NameTaken(Exception):
@@ -123,6 +128,21 @@ def token_issue(*, user: User) -> tuple[str, int]:
 
 
 def token_revoke(*, token: str) -> bool:
-    """Make ``token`` stop working; False if it was not a stored token."""
-    deleted, _ = AuthToken.objects.filter(key_hash=token_hash(token=token)).delete()
+    """Make ``token`` stop working, and close the sockets opened with it; False if it was not
+    a stored token."""
+    key_hash = token_hash(token=token)
+    deleted, _ = AuthToken.objects.filter(key_hash=key_hash).delete()
+    if deleted:
+        sockets_sign_out(group=f"auth-token-{key_hash[:40]}")
     return deleted > 0
+
+
+def sockets_sign_out(*, group: str) -> None:
+    """Every open socket of one sign-in (gameserver.edge.consumer.auth_group) closes 4401."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "auth.revoked"})
+    except Exception:  # the layer is down: the sign-in is revoked anyway, its sockets stay
+        log.exception("could not tell the sockets of %s to close", group)

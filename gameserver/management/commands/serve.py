@@ -63,6 +63,14 @@ class Command(BaseCommand):
             help="uvicorn's event loop (default: SERVE_LOOP); Daphne always runs Twisted's asyncio loop",
         )
         parser.add_argument(
+            "--proxy-headers",
+            action="store_true",
+            help=(
+                "behind a reverse proxy: believe its X-Forwarded-For for the client address (from"
+                " TRUSTED_PROXIES, or from 127.0.0.1 and ::1 when that is empty)"
+            ),
+        )
+        parser.add_argument(
             "--no-worker",
             action="store_true",
             help=(
@@ -72,8 +80,18 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args: Any, host: str, port: int, server: str, loop: str, no_worker: bool, **options: Any
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        server: str,
+        loop: str,
+        no_worker: bool,
+        proxy_headers: bool,
+        **options: Any,
     ) -> None:
+        if proxy_headers and not settings.TRUSTED_PROXIES:
+            settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]  # the proxy on this machine
         embedded = settings.EMBEDDED_WORKER and not no_worker
         if not embedded and not settings.REDIS_URL:
             raise CommandError("without REDIS_URL the tick worker must run in this process")
@@ -139,6 +157,8 @@ class Command(BaseCommand):
         servers.direct_twisted_writes()
         servers.small_frame_unmasking()
         servers.unobserved_messages()
+        servers.close_oversized_with_1009()
+        servers.request_deadlines(settings.HTTP_REQUEST_TIMEOUT)
         server: Server
 
         def ready() -> None:
@@ -179,6 +199,8 @@ class Command(BaseCommand):
             http="httptools",
             ws="websockets-sansio",
             ws_max_size=SERVER_MAX_MESSAGE_BYTES,
+            proxy_headers=False,  # ours: gameserver/edge/clients.py, with TRUSTED_PROXIES
+            timeout_keep_alive=settings.HTTP_REQUEST_TIMEOUT,
             log_level="warning",
             access_log=False,
         )

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -755,3 +756,54 @@ def test_a_stopping_tick_worker_hands_its_match_to_another_one(db_url):
         finally:
             for process in reversed(processes):
                 process.stop()
+
+
+def test_a_message_over_the_server_s_cap_is_answered_with_close_1009(server):
+    """The client learns why: a close frame 1009 (Message Too Big), not a silent drop."""
+    created = create_match(server, players=2, time_limit=30)
+    sock = match_socket(server, created, 0)
+    next_message(sock, "snapshot")
+    sock.send_binary(OVERSIZED)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        opcode, data = sock.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            assert int.from_bytes(data[:2], "big") == 1009
+            break
+    else:
+        raise AssertionError("no close frame")
+    sock.shutdown()
+
+
+def test_a_request_dribbled_byte_by_byte_is_cut_off(db_url):
+    """Slowloris: a header line every half second keeps Twisted's idle timer happy forever;
+    the request deadline (HTTP_REQUEST_TIMEOUT) cuts it, and honest requests go on."""
+    env = server_env(DATABASE_URL=db_url, HTTP_REQUEST_TIMEOUT="2")
+    migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+    assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+    process = Process(manage("serve", "--port", "0"), env)
+    try:
+        base = process.wait_for(READY).group(1)
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as slow:
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started = time.monotonic()
+            cut = False
+            for i in range(60):  # 30 s of dribbling at most
+                try:
+                    slow.sendall(f"X-Drip-{i}: a\r\n".encode())
+                    slow.settimeout(0.5)
+                    if slow.recv(1) == b"":
+                        cut = True
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    cut = True
+                    break
+            assert cut, "the dribbling request was never cut off"
+            assert time.monotonic() - started < 30
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        process.stop()
