@@ -183,6 +183,7 @@ def product_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str,
         MATCH_JOIN_TIMEOUT="600",
         # Every benchmark client comes from one address (the default allows 256 per address).
         WS_MAX_PER_ADDRESS="100000",
+        WS_IDLE_SECONDS="86400",  # egress-only clients send nothing
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
         **(extra or {}),
     )
