@@ -6,9 +6,13 @@ VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Local play and the tests run with DEBUG on unless the environment says otherwise;
-# a production start (DEBUG off) refuses to run without SECRET_KEY.
+# a production start (DEBUG off) refuses to run without a strong SECRET_KEY.
 DEBUG ?= 1
 export DEBUG
+# With DEBUG on and no SECRET_KEY, the settings use this checkout's own random key from this
+# gitignored file (made here on first use, or by the settings themselves): never committed, and
+# no two checkouts share one.
+DEV_SECRET_KEY := .dev-secret-key
 
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -16,11 +20,11 @@ VENDOR := gameserver/static/vendor/msgpack.min.js
 
 .PHONY: run test lint format worker matchmaker cluster bench bench-edge loadtest clean
 
-run: $(STAMP) $(VENDOR)
+run: $(STAMP) $(VENDOR) $(DEV_SECRET_KEY)
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(VENDOR) test-services
+test: $(STAMP) $(VENDOR) $(DEV_SECRET_KEY) test-services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -84,6 +88,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $@
+
+$(DEV_SECRET_KEY): | $(STAMP)
+	@umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(64))' > $@.tmp && mv $@.tmp $@
+	@echo "made $@: this checkout's development SECRET_KEY (gitignored; delete it for a new one)"
 
 $(VENDOR): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ with npm (Debian/Ubuntu: sudo apt-get install nodejs npm), then run make again"; exit 1; }

@@ -5,6 +5,8 @@ Production differences (Redis, PostgreSQL, secrets, hosts) come from the environ
 """
 
 import os
+import re
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -50,16 +52,168 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 
+# --- Secrets (docs/operations.md, "Production checklist") -----------------------------------
+# What Django's `check --deploy` calls a weak key (security.W009); a production start refuses it.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+SECRET_KEY_INSECURE_PREFIX = "django-insecure-"
+GENERATE_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` is too weak to sign sessions and tickets in production, or None."""
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters, fewer than {SECRET_KEY_MIN_LENGTH}"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"it has {len(set(key))} distinct characters, fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS}"
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with {SECRET_KEY_INSECURE_PREFIX!r}, the mark of a development key"
+    return None
+
+
+def dev_secret_key(path: Path) -> str:
+    """This checkout's own development key: read from ``path``, which is made (random, mode 0600)
+    the first time a DEBUG process needs it. Every process of the checkout (servers, workers,
+    tests) reads the same file, so they agree; no two checkouts share a key."""
+    try:
+        if not path.exists():
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(64) + "\n")
+            try:
+                os.link(tmp, path)  # atomic, and never replaces the key another process just made
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot read or create the development key file {path} ({exc}); set SECRET_KEY"
+        ) from None
+    weakness = secret_key_weakness(key)
+    if weakness:
+        raise ImproperlyConfigured(
+            f"the development key in {path} is weak ({weakness}); delete the file to get a new one"
+        )
+    return key
+
+
+# Used only while DEBUG is on and SECRET_KEY is unset (`make run`, `make test`); gitignored.
+DEV_SECRET_KEY_FILE = Path(os.environ.get("DEV_SECRET_KEY_FILE") or BASE_DIR / ".dev-secret-key")
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Keys retired by a rotation: what they signed (sessions, tickets) still verifies.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (it signs sessions and match tickets)."
+            "SECRET_KEY must be set when DEBUG is off (it signs sessions and match tickets); "
+            f"make one with {GENERATE_KEY}"
         )
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    SECRET_KEY = dev_secret_key(DEV_SECRET_KEY_FILE)
+elif not DEBUG and (weakness := secret_key_weakness(SECRET_KEY)):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak for production: {weakness}. Use at least {SECRET_KEY_MIN_LENGTH} "
+        f"random characters, e.g. from {GENERATE_KEY}"
+    )
+if not DEBUG:
+    for index, fallback in enumerate(SECRET_KEY_FALLBACKS):
+        if weakness := secret_key_weakness(fallback):
+            raise ImproperlyConfigured(
+                f"SECRET_KEY_FALLBACKS[{index}] is too weak for production: {weakness}"
+            )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+
+# --- HTTPS, cookies and security headers (docs/operations.md, "Production checklist") --------
+# With DEBUG off the defaults assume HTTPS in front of the server; `check --deploy` is clean
+# with the documented production environment (tests/gameserver/test_deploy.py).
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO`` (or ``X-Forwarded-Proto``, optionally ``=https``) as Django's
+    (META key, value) pair: requests carrying that header with that value count as HTTPS."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    key = header.strip().upper().replace("-", "_")
+    if not key.startswith("HTTP_"):
+        key = f"HTTP_{key}"
+    if not re.fullmatch(r"HTTP_[A-Z0-9_]+", key):
+        raise ImproperlyConfigured(
+            f"{name} must name a request header, e.g. HTTP_X_FORWARDED_PROTO, got {raw!r}"
+        )
+    return key, value.strip() or "https"
+
+
+REFERRER_POLICIES = {
+    "no-referrer",
+    "no-referrer-when-downgrade",
+    "origin",
+    "origin-when-cross-origin",
+    "same-origin",
+    "strict-origin",
+    "strict-origin-when-cross-origin",
+    "unsafe-url",
+}
+
+
+def env_referrer_policy(name: str, default: str) -> str:
+    values = env_list(name, [default])
+    unknown = [value for value in values if value not in REFERRER_POLICIES]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name} must be one or more of {sorted(REFERRER_POLICIES)}, got {unknown!r}"
+        )
+    return ",".join(values)
+
+
+# Cookies only over HTTPS (the session signs players in; the CSRF cookie guards it).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Behind a TLS-terminating proxy, the header by which it says the client used HTTPS (it must
+# overwrite whatever the client sent). Without it every request looks like plain HTTP: the
+# redirect below loops, HSTS is never sent and HTTPS POSTs fail their CSRF origin check.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+# Plain-HTTP requests are redirected to HTTPS, except the probes a load balancer or Prometheus
+# may send to the server's own address.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# HSTS (sent on HTTPS responses only): browsers then refuse plain HTTP to this host for a year.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Asking for the browsers' preload list is hard to undo and the domain owner's decision: off,
+# and `check --deploy`'s reminder of it (security.W021) silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+# Same-origin: the full address (invite links carry a ticket) never leaves for another site,
+# and same-origin POSTs keep their Origin/Referer, which CSRF checks over HTTPS (no-referrer
+# would make every sign-in fail).
+SECURE_REFERRER_POLICY = env_referrer_policy("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Sent on every response by gameserver.security.ContentSecurityPolicyMiddleware, in DEBUG too
+# (so a page that would break in production breaks locally first). The pages load scripts and
+# styles from this origin only (no inline code, no style attributes: the JavaScript sets styles
+# through the CSSOM, which CSP allows); the middleware adds the page's own ws:// or wss://
+# origin to connect-src, since not every browser counts it as 'self'.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 INSTALLED_APPS = [
     "daphne",
@@ -76,6 +230,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gameserver.security.ContentSecurityPolicyMiddleware",  # first: on SecurityMiddleware's redirects too
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -207,9 +362,9 @@ TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").spli
 # Open WebSocket connections (lobby and match together) per account and per client address,
 # counted per process and, with Redis, across the cluster; one more is refused with 4429.
 WS_MAX_PER_USER = env_int("WS_MAX_PER_USER", 10, minimum=1)
-WS_MAX_PER_ADDRESS = env_int("WS_MAX_PER_ADDRESS", 100, minimum=1)
+WS_MAX_PER_ADDRESS = env_int("WS_MAX_PER_ADDRESS", 256, minimum=1)
 # A socket that sends no message (a protocol ping counts) for this long is closed 4408.
-WS_IDLE_SECONDS = env_int("WS_IDLE_SECONDS", 60, minimum=5, maximum=86400)
+WS_IDLE_SECONDS = env_int("WS_IDLE_SECONDS", 120, minimum=5, maximum=86400)
 # Bytes the server may hold for a client that stops reading before it closes the socket (4408).
 WS_MAX_SEND_BUFFER = env_int("WS_MAX_SEND_BUFFER", 1024 * 1024, minimum=65536)
 # An HTTP request or WebSocket handshake must arrive whole within this many seconds.
@@ -220,7 +375,8 @@ METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 
 # --- Lobby and matchmaking (see docs/operations.md) -------------------------------------------
 AUTH_TOKEN_TTL = env_int("AUTH_TOKEN_TTL", 30 * 24 * 3600, minimum=60)
-# Sign-up, log-in, guest and token requests per minute per client address (per process).
+# Sign-up, log-in, guest and token requests per minute per client address (across processes
+# with Redis; gameserver/http.py), and admin log-in POSTs per address and per username.
 AUTH_RATE_PER_MIN = env_int("AUTH_RATE_PER_MIN", 30, minimum=1)
 CHAT_RATE_PER_SEC = env_int("CHAT_RATE_PER_SEC", 1, minimum=1)
 CHAT_BURST = env_int("CHAT_BURST", 5, minimum=1)
@@ -237,6 +393,37 @@ MM_FFA_WAIT = env_int("MM_FFA_WAIT", 20, minimum=0)
 MM_FFA_MIN = env_int("MM_FFA_MIN", 3, minimum=2, maximum=8)
 READY_CHECK_TIMEOUT = env_int("READY_CHECK_TIMEOUT", 15, minimum=1)
 LOBBY_LIST_MAX = env_int("LOBBY_LIST_MAX", 200, minimum=1, maximum=1000)
+
+# --- Throttles (docs/operations.md settings; docs/protocol.md 2.2, 11) ---------------------------
+# The HTTP throttles (gameserver/http.py) keep their buckets in Django's cache: with Redis, in
+# Redis under the channel layer's key prefix, so each limit holds for the whole cluster; without,
+# in this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
+else:
+    # Room for a bucket per address well beyond Django's 300 (a full cache drops the oldest
+    # buckets, which would hand their owners fresh ones).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "gameserver",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+# Anonymous match creations (POST /api/matches/) per minute per client address; more get 429.
+MATCH_CREATE_PER_MIN = env_int("MATCH_CREATE_PER_MIN", 20, minimum=1)
+# Matches one tick worker holds while they wait for their players (each for up to
+# MATCH_JOIN_TIMEOUT): a start beyond it is refused (the match is aborted). POST /api/matches/
+# answers 503 `busy` once the waiting matches fill half of the live tick workers' room, so
+# anonymous matches never crowd out the lobby's.
+MATCH_WAITING_MAX = env_int("MATCH_WAITING_MAX", 200, minimum=2)
 
 LOGGING = {
     "version": 1,

@@ -184,6 +184,8 @@ def product_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str,
         # Every benchmark client comes from one address (the default allows 256 per address).
         WS_MAX_PER_ADDRESS="100000",
         WS_IDLE_SECONDS="86400",  # egress-only clients send nothing
+        MATCH_CREATE_PER_MIN="1000000",  # every match is created from one address
+        MATCH_WAITING_MAX="100000",  # the ingress variant keeps its matches waiting
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
         **(extra or {}),
     )

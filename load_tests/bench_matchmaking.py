@@ -63,7 +63,9 @@ def main() -> None:
     rng = random.Random(args.seed)
     workdir = tempfile.mkdtemp(prefix="bench-mm-")
     db_url = f"sqlite:///{workdir}/bench.sqlite3"
-    env = server_env(DATABASE_URL=db_url, LOG_LEVEL="ERROR", AUTH_RATE_PER_MIN="100000", WS_MAX_PER_ADDRESS="100000")
+    env = server_env(
+        DATABASE_URL=db_url, LOG_LEVEL="ERROR", AUTH_RATE_PER_MIN="100000", WS_MAX_PER_ADDRESS="100000"
+    )
     migrate = Process([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env)
     assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
     server = Process([sys.executable, "manage.py", "serve", "--port", "0"], env)

@@ -42,8 +42,12 @@ SERVER_ENV = {
     "LOG_LEVEL": "WARNING",
     "PYTHONUNBUFFERED": "1",
     # One load generator is one client address: the per-address auth throttle (30 a minute)
-    # would refuse most players' tokens.
+    # would refuse most players' tokens, and the match-creation throttle (20 a minute) any
+    # scenario that creates matches over HTTP, and the per-address socket limit (256) a few
+    # hundred players with a lobby and a match socket each.
     "AUTH_RATE_PER_MIN": "1000000",
+    "MATCH_CREATE_PER_MIN": "1000000",
+    "WS_MAX_PER_ADDRESS": "1000000",
 }
 
 

@@ -95,7 +95,8 @@ class LobbyConsumer(EdgeConsumer):
                 "channel": self.channel_name,
                 # A socket the client closed with 1000 (sign-out) leaves at once, not after the
                 # lobby's grace period (a reload or a closed tab sends 1001).
-                "left": getattr(self, "client_close_code", None) == 1000,
+                "left": getattr(self, "client_close_code", None) == 1000
+                or getattr(self, "signed_out", False),
             },
             "mm.disconnect",
         )

@@ -21,10 +21,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from gameserver import protocol
 from gameserver.edge.consumer import EdgeWorker
 from gameserver.edge.liveness import listeners_elsewhere
 from gameserver.edge.recovery import LayerWatch
-from gameserver.groups import TICK_CHANNEL, match_group, match_owner_group
+from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL, match_group, match_owner_group
 from match import selectors, services
 from match.games import get_game
 from match.runner import MatchRunner
@@ -72,6 +73,9 @@ class TickWorkerConsumer(EdgeWorker):
         if loaded is None:
             log.info("tick worker: match %s is unknown, not waiting, or owned elsewhere", match_id)
             return
+        if self.waiting() >= settings.MATCH_WAITING_MAX:
+            await self._refuse(match_id)
+            return
         runner = self._runner_for(match_id, loaded)
         if runner.keeper is not None:
             try:
@@ -86,6 +90,35 @@ class TickWorkerConsumer(EdgeWorker):
                 runner.keeper = None
         await self._own(runner)
         log.info("tick worker: owns match %s", match_id)
+
+    def waiting(self) -> int:
+        """Matches this worker holds that still wait for their players."""
+        return sum(1 for runner in self.runners.values() if runner.phase == protocol.PHASE_WAITING)
+
+    async def _refuse(self, match_id: str) -> None:
+        """MATCH_WAITING_MAX matches wait here already: end this one (claimed by this worker just
+        now, so nobody else's) aborted instead of holding it too, and tell whoever waits for it:
+        sockets already open on it and, for a lobby match, the matchmaker (which frees its
+        players)."""
+        log.warning(
+            "tick worker: %d matches wait for players (MATCH_WAITING_MAX); match %s refused, aborted",
+            self.waiting(),
+            match_id,
+        )
+        result: dict[str, Any] = {"reason": "aborted", "tick": 0, "ranking": []}
+        await database_sync_to_async(services.match_finish)(
+            match_id=match_id, result=result, ticks=0, aborted=True, owner=self.channel_name
+        )
+        frame = protocol.encode(protocol.end_message(tick=0, result=result))
+        try:
+            await self.channel_layer.group_send(
+                match_group(match_id), {"type": "match.end", "match": match_id, "frame": frame}
+            )
+            await self.channel_layer.send(
+                MATCHMAKER_CHANNEL, {"type": "mm.match_ended", "match_id": match_id}
+            )
+        except Exception as exc:
+            LayerWatch.of(self.channel_layer).report("match.refuse", exc, f"match {match_id} refused")
 
     def _runner_for(self, match_id: str, loaded: dict[str, Any]) -> MatchRunner:
         return MatchRunner(

@@ -81,22 +81,25 @@ def redis_prefix() -> str:
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings: Any) -> Iterator[None]:
     """The throttles count in Django's cache: every test starts with a clean slate. With
-    REDIS_URL set the cache is that Redis, which other processes use too: never flush it; give
-    the test a key prefix of its own instead."""
-    from django.core.cache import cache
+    REDIS_URL set the cache is that Redis, which other processes use too: never flush it (nor
+    a Redis cache a test configured); give the test a key prefix of its own instead."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
 
     from gameserver import http
 
-    http._fallback.clear()
-    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+    def clear() -> None:
+        http._fallback.clear()
+        if isinstance(caches["default"], LocMemCache):
+            caches["default"].clear()
+
+    if not isinstance(caches["default"], LocMemCache):
         settings.CACHES = {
             "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
         }
-        yield
-        return
-    cache.clear()
+    clear()
     yield
-    cache.clear()
+    clear()
 
 
 @pytest.fixture(autouse=True)

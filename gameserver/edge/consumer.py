@@ -306,6 +306,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
 
     async def auth_revoked(self, event: dict[str, Any]) -> None:
         """The sign-in this socket was opened with ended (logout, a revoked token)."""
+        self.signed_out = True
         if not (self.closing or self.gone):
             await self.refuse(CloseCode.UNAUTHORIZED, ErrorCode.SIGNED_OUT, "signed out; sign in again")
 

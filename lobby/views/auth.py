@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import login, logout
 from django.contrib.auth.models import User
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from gameserver.http import BadRequest, api, error, json_body, throttle
@@ -52,6 +53,7 @@ def _token_answer(player: Player, status: int) -> JsonResponse:
     )
 
 
+@never_cache  # the answer carries a bearer token: no cache may keep it
 @api("POST")
 @throttle("auth")
 def guest_view(request: HttpRequest) -> JsonResponse:
@@ -62,6 +64,7 @@ def guest_view(request: HttpRequest) -> JsonResponse:
     return _token_answer(player, 201)
 
 
+@never_cache  # it signs the browser in (a new session cookie)
 @api("POST")
 @throttle("auth")
 def register_view(request: HttpRequest) -> JsonResponse:
@@ -78,6 +81,7 @@ def register_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"player": player_public(player=player)}, status=201)
 
 
+@never_cache  # it signs the browser in (a new session cookie)
 @api("POST")
 @throttle("auth")
 def login_view(request: HttpRequest) -> JsonResponse:
@@ -98,6 +102,7 @@ def logout_view(request: HttpRequest) -> JsonResponse:
 
 
 @csrf_exempt  # sets no cookie and trusts no ambient credential: nothing to forge
+@never_cache  # the answer carries a bearer token: no cache may keep it
 @api("POST")
 @throttle("auth")
 def token_view(request: HttpRequest) -> JsonResponse:

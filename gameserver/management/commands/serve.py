@@ -200,6 +200,7 @@ class Command(BaseCommand):
             ws="websockets-sansio",
             ws_max_size=SERVER_MAX_MESSAGE_BYTES,
             proxy_headers=False,  # ours: gameserver/edge/clients.py, with TRUSTED_PROXIES
+            ws_per_message_deflate=False,  # no compression oracle or bomb; msgpack barely shrinks
             timeout_keep_alive=settings.HTTP_REQUEST_TIMEOUT,
             log_level="warning",
             access_log=False,

@@ -308,6 +308,8 @@
 
   async function signOut() {
     dom.signout.disabled = true;
+    // Close first, with 1000: the lobby lets a deliberate leave go at once (a drop gets a grace).
+    disconnect();
     try {
       await postJson(API_AUTH.logout, {});
     } catch (err) {
@@ -584,7 +586,7 @@
     error(msg) {
       state.errors.push({ code: msg.code, detail: msg.detail, re: msg.re || null, at: Date.now() });
       if (state.errors.length > ERRORS_KEEP) state.errors.shift();
-      if (msg.code === 'unauthenticated') return; // the 4401 close follows
+      if (msg.code === 'unauthenticated' || msg.code === 'signed_out') return; // the 4401 close follows
       showError(errorNodeFor(msg), errorText(msg.code, msg.detail));
     },
 
