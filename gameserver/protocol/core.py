@@ -164,10 +164,31 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
         ) from None
     if not isinstance(message, dict):
         raise ProtocolError(ErrorCode.BAD_SHAPE, f"message must be a map, got {type(message).__name__}")
+    if not _string_keys(message):
+        # strict_map_key lets bytes keys through; every check after this one sorts and
+        # compares keys as strings (a bin key there was a TypeError, so a 1011).
+        raise ProtocolError(ErrorCode.BAD_ENCODING, "map keys must be strings")
     kind = message.get("t")
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.BAD_SHAPE, f"field 't' must be a string, got {kind!r}")
     return message
+
+
+def _string_keys(message: dict[str, Any]) -> bool:
+    """Every map key, at any depth, is a str. A loop, not recursion: a 1 KiB frame can nest
+    hundreds of arrays deep. A flat input map costs one pass over its values."""
+    pending: list[Any] = [message]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if type(key) is not str:
+                    return False
+                if isinstance(item, dict | list):
+                    pending.append(item)
+        else:
+            pending.extend(item for item in value if isinstance(item, dict | list))
+    return True
 
 
 def require_uint31(message: Mapping[str, Any], field: str) -> int:
