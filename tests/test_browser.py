@@ -201,9 +201,10 @@ def in_line_of_fire(shooter: Point, target: Point, pad: float) -> bool:
 
 
 def walkable(p: Point) -> bool:
-    """Whether a player fits at p, a little clear of the walls and obstacles (players do not
-    block each other)."""
-    r = arena.PLAYER_RADIUS + 4
+    """Whether a player fits at p, clear of the walls and obstacles by more than a walk's drift
+    (a key let go a few ticks late: ~13 units; with 4 units a leg planned past an obstacle's
+    corner caught on it and the walker never arrived). Players do not block each other."""
+    r = arena.PLAYER_RADIUS + 16
     return (
         r <= p[0] <= arena.WIDTH - r
         and r <= p[1] <= arena.HEIGHT - r
