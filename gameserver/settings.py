@@ -227,6 +227,7 @@ INSTALLED_APPS = [
     "channels",
     "lobby",
     "match",
+    "web",  # the browser client; match and lobby never import it
 ]
 
 MIDDLEWARE = [

@@ -6,7 +6,7 @@ from gameserver.views import metrics_view, readyz_view
 from match import views
 
 urlpatterns = [
-    path("", views.play, name="play"),
+    path("", include("web.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", readyz_view, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

@@ -13,5 +13,4 @@ urlpatterns = [
     path("api/auth/me/", auth.me_view, name="auth-me"),
     path("api/leaderboard/<str:mode>/", stats.leaderboard_view, name="leaderboard-api"),
     path("api/players/<int:player_id>/", stats.player_view, name="player-detail"),
-    path("leaderboard/", stats.leaderboard_page, name="leaderboard"),
 ]

@@ -1,4 +1,4 @@
-"""HTTP: the play page and the match API (a stand-in for the lobby until it exists)."""
+"""HTTP: the match API (practice matches without the lobby) and the liveness probe."""
 
 import math
 import threading
@@ -10,20 +10,15 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from gameserver.edge.liveness import readiness
 from gameserver.groups import TICK_CHANNEL
 from gameserver.http import api, error, json_body, throttle
-from gameserver.protocol.lobby import CHAT_MAX_CHARS
-from lobby.models import Player
-from lobby.names import NAME_MAX_LEN, NAME_MIN_LEN
 from match import selectors, services
-from match.games import UnknownGame, get_game
+from match.games import UnknownGame
 from match.models import Match
 
 # A match waits at most MATCH_JOIN_TIMEOUT once a tick worker has it, plus the moment it spends
@@ -39,34 +34,6 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as default_failure
 
     return default_failure(request, reason=reason)
-
-
-@require_GET
-@ensure_csrf_cookie
-def play(request: HttpRequest) -> HttpResponse:
-    """The browser client. ``me`` (the signed-in player, or None) lets the page open on the lobby
-    without asking the API first."""
-    rules = get_game("arena")
-    me = None
-    if request.user.is_authenticated:
-        player = Player.objects.filter(user=request.user).first()
-        me = {
-            "id": request.user.pk,
-            "name": player.name if player else request.user.get_username(),
-            "guest": bool(player and player.is_guest),
-        }
-    return render(
-        request,
-        "match/play.html",
-        {
-            "tick_hz": settings.TICK_HZ,
-            "max_players": rules.max_players,
-            "me": me,
-            "chat_max": CHAT_MAX_CHARS,
-            "name_min": NAME_MIN_LEN,
-            "name_max": NAME_MAX_LEN,
-        },
-    )
 
 
 @require_GET

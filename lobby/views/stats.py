@@ -1,20 +1,17 @@
-"""HTTP: leaderboards (JSON and a server-rendered page) and player profiles."""
+"""HTTP: leaderboards and player profiles (JSON; the page is the web app's)."""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import HttpRequest, JsonResponse
 
 from gameserver.http import BadRequest, api, error
-from gameserver.protocol.lobby import DUEL, MODES
 from lobby.selectors import stats
 from lobby.selectors.stats import PAGE_SIZE_DEFAULT, BadPage, UnknownMode
 
 MAX_DIGITS = 9
 
 
-def _whole_number(request: HttpRequest, name: str, default: int) -> int:
+def whole_number(request: HttpRequest, name: str, default: int) -> int:
     """A query parameter of plain ASCII digits (no sign, space or other scripts' digits)."""
     raw = request.GET.get(name)
     if raw is None:
@@ -26,8 +23,8 @@ def _whole_number(request: HttpRequest, name: str, default: int) -> int:
 
 @api("GET")
 def leaderboard_view(request: HttpRequest, mode: str) -> JsonResponse:
-    page = _whole_number(request, "page", 1)
-    size = _whole_number(request, "size", PAGE_SIZE_DEFAULT)
+    page = whole_number(request, "page", 1)
+    size = whole_number(request, "size", PAGE_SIZE_DEFAULT)
     try:
         return JsonResponse(stats.leaderboard_page(mode=mode, page=page, size=size))
     except UnknownMode as exc:
@@ -42,25 +39,3 @@ def player_view(request: HttpRequest, player_id: int) -> JsonResponse:
     if profile is None:
         return error("not_found", f"no player {player_id!r}", 404)
     return JsonResponse(profile)
-
-
-@require_GET
-def leaderboard_page(request: HttpRequest) -> HttpResponse:
-    mode = request.GET.get("mode", DUEL)
-    try:
-        page = _whole_number(request, "page", 1)
-        board = stats.leaderboard_page(mode=mode, page=page, size=PAGE_SIZE_DEFAULT)
-    except UnknownMode as exc:
-        raise Http404(str(exc)) from None
-    except (BadRequest, BadPage) as exc:
-        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
-    return render(
-        request,
-        "lobby/leaderboard.html",
-        {
-            "board": board,
-            "modes": MODES,
-            "previous_page": min(page - 1, board["pages"]) if page > 1 else None,
-            "next_page": page + 1 if page < board["pages"] else None,
-        },
-    )

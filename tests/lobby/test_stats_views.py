@@ -202,7 +202,7 @@ def test_the_leaderboard_page_shows_rows_and_marks_the_current_mode(client):
     assert '<a href="?mode=duel">duel</a>' in html
     assert '<a href="?mode=ffa">ffa</a>' in html
     assert 'href="/"' in html
-    assert "/static/match/client.css" in html
+    assert "/static/web/client.css" in html
 
 
 def test_the_leaderboard_page_defaults_to_duel_and_links_neighbouring_pages(client):

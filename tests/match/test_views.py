@@ -25,7 +25,7 @@ def test_the_play_page_loads_the_pinned_msgpack_library_and_the_client(client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "/static/vendor/msgpack.min.js" in html
-    assert "/static/match/client.js" in html
+    assert "/static/web/client.js" in html
     assert "csrftoken" in response.cookies
 
 

@@ -1,0 +1,69 @@
+"""The browser client's pages: the game (lobby and matches in one page) and the leaderboard."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+
+from gameserver.http import BadRequest
+from gameserver.protocol.lobby import CHAT_MAX_CHARS, DUEL, MODES
+from lobby.models import Player
+from lobby.names import NAME_MAX_LEN, NAME_MIN_LEN
+from lobby.selectors import stats
+from lobby.selectors.stats import PAGE_SIZE_DEFAULT, BadPage, UnknownMode
+from lobby.views.stats import whole_number
+from match.games import get_game
+
+
+@require_GET
+@ensure_csrf_cookie
+def play(request: HttpRequest) -> HttpResponse:
+    """The browser client. ``me`` (the signed-in player, or None) lets the page open on the lobby
+    without asking the API first."""
+    rules = get_game("arena")
+    me = None
+    if request.user.is_authenticated:
+        player = Player.objects.filter(user=request.user).first()
+        me = {
+            "id": request.user.pk,
+            "name": player.name if player else request.user.get_username(),
+            "guest": bool(player and player.is_guest),
+        }
+    return render(
+        request,
+        "web/play.html",
+        {
+            "tick_hz": settings.TICK_HZ,
+            "max_players": rules.max_players,
+            "me": me,
+            "chat_max": CHAT_MAX_CHARS,
+            "name_min": NAME_MIN_LEN,
+            "name_max": NAME_MAX_LEN,
+        },
+    )
+
+
+@require_GET
+def leaderboard_page(request: HttpRequest) -> HttpResponse:
+    """The leaderboard, rendered on the server (works without JavaScript)."""
+    mode = request.GET.get("mode", DUEL)
+    try:
+        page = whole_number(request, "page", 1)
+        board = stats.leaderboard_page(mode=mode, page=page, size=PAGE_SIZE_DEFAULT)
+    except UnknownMode as exc:
+        raise Http404(str(exc)) from None
+    except (BadRequest, BadPage) as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    return render(
+        request,
+        "web/leaderboard.html",
+        {
+            "board": board,
+            "modes": MODES,
+            "previous_page": min(page - 1, board["pages"]) if page > 1 else None,
+            "next_page": page + 1 if page < board["pages"] else None,
+        },
+    )
