@@ -4,6 +4,7 @@ Local default: SQLite and the in-memory channel layer, so one process runs every
 Production differences (Redis, PostgreSQL, secrets, hosts) come from the environment only.
 """
 
+import json
 import os
 import re
 import secrets
@@ -389,9 +390,44 @@ PARTY_INVITE_TTL = env_int("PARTY_INVITE_TTL", 60, minimum=1)
 MM_WINDOW_START = env_int("MM_WINDOW_START", 100, minimum=0)
 MM_WINDOW_GROWTH = env_int("MM_WINDOW_GROWTH", 25, minimum=0)
 MM_WINDOW_MAX = env_int("MM_WINDOW_MAX", 1000, minimum=0)
-# Free-for-all starts at 8 players, or after MM_FFA_WAIT seconds with at least MM_FFA_MIN.
+# The default free-for-all starts at 8 players, or after MM_FFA_WAIT seconds with at least
+# MM_FFA_MIN (its `wait` and `min` in GAME_MODES below; ignored when GAME_MODES is set).
 MM_FFA_WAIT = env_int("MM_FFA_WAIT", 20, minimum=0)
 MM_FFA_MIN = env_int("MM_FFA_MIN", 3, minimum=2, maximum=8)
+
+# --- Games and modes (docs/operations.md, "Games and modes") --------------------------------
+# GAMES: the game modules a match may run, each exposing its rules object as ``RULES``; the
+# first is the default (practice matches, rooms). GAME_MODES: what the lobby's queues and rooms
+# offer, mode name -> {game, players[, team_size, party, min, wait, rated]}. Both are checked
+# when Django starts (lobby.modes, match.games): a bad entry stops the process with
+# ImproperlyConfigured naming it. Adding a game is a module plus these two settings.
+GAMES = env_list("GAMES", ["match.games.arena", "match.games.grid"])
+
+
+def env_json_object(name: str, default: dict[str, object]) -> dict[str, object]:
+    """Read a JSON object (e.g. GAME_MODES='{"duel": {"game": "arena", "players": 2}}')."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object, got {raw!r}")
+    return value
+
+
+GAME_MODES = env_json_object(
+    "GAME_MODES",
+    {
+        "duel": {"game": "arena", "players": 2},
+        "team": {"game": "arena", "players": 4, "team_size": 2},
+        "ffa": {"game": "arena", "players": 8, "party": 8, "min": MM_FFA_MIN, "wait": MM_FFA_WAIT},
+        # The light-cycles grid game: up to 4, or 2 and more once the first has waited MM_FFA_WAIT.
+        "cycles": {"game": "grid", "players": 4, "party": 4, "min": 2, "wait": MM_FFA_WAIT},
+    },
+)
 READY_CHECK_TIMEOUT = env_int("READY_CHECK_TIMEOUT", 15, minimum=1)
 LOBBY_LIST_MAX = env_int("LOBBY_LIST_MAX", 200, minimum=1, maximum=1000)
 

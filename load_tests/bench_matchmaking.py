@@ -4,10 +4,11 @@ Run ``python -m load_tests.bench_matchmaking`` from the repo root (``make bench`
 It starts the real server (``manage.py serve``: Daphne with the matchmaker and tick worker
 in-process, SQLite in a temporary directory), signs 200 guests in over HTTP, gives them ratings
 spread around 1000 (so the rating window matters), opens 200 real lobby sockets, and makes every
-player queue at the same moment: half duel, a quarter team, a quarter free-for-all. Every ready
-check is accepted. It prints, per mode and overall, the median and maximum time from sending
-``queue_join`` to receiving ``match_found``, and how many were still waiting at the end. It
-asserts nothing: numbers go to docs/benchmarks.md.
+player queue at the same moment in one of the server's modes (its ``welcome.modes``): with the
+default modes half duel, a quarter team, a quarter free-for-all. Every ready check is accepted.
+It prints, per mode and overall, the median and maximum time from sending ``queue_join`` to
+receiving ``match_found``, and how many were still waiting at the end. It asserts nothing:
+numbers go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODES = ("duel",) * 2 + ("team", "ffa")
+WEIGHTS = {"duel": 2}  # how often players pick a mode; any other mode the server has: 1
 
 
-def seed_ratings(db_url: str, users: list[int], rng: random.Random) -> dict[int, int]:
+def seed_ratings(db_url: str, users: list[int], modes: list[str], rng: random.Random) -> dict[int, int]:
     """Give every player a rating per mode, spread like a real population (sd 150 points)."""
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
@@ -44,9 +45,7 @@ def seed_ratings(db_url: str, users: list[int], rng: random.Random) -> dict[int,
         mu = rng.gauss(25.0, 150 / 40)
         sigma = 3.0
         shown[user] = rating_display(mu, sigma)
-        rows += [
-            Rating(user_id=user, mode=m, mu=mu, sigma=sigma, rating=shown[user], games=5) for m in set(MODES)
-        ]
+        rows += [Rating(user_id=user, mode=m, mu=mu, sigma=sigma, rating=shown[user], games=5) for m in modes]
     Rating.objects.bulk_create(rows)
     return shown
 
@@ -76,13 +75,15 @@ def main() -> None:
             status, body = post_json(base, "/api/auth/token/", {"guest": f"bench{i}"})
             assert status == 201, body
             tokens[body["player"]["id"]] = body["token"]
-        ratings = seed_ratings(db_url, list(tokens), rng)
         clients = {
             uid: LobbyClient(base, [f"Authorization: Bearer {token}"]) for uid, token in tokens.items()
         }
-        for client in clients.values():
-            client.expect("welcome")
-        modes = {uid: rng.choice(MODES) for uid in clients}
+        welcomes = [client.expect("welcome") for client in clients.values()]
+        offered = welcomes[0]["modes"]
+        names = [m["mode"] for m in offered]
+        ratings = seed_ratings(db_url, list(tokens), [m["mode"] for m in offered if m["rated"]], rng)
+        mix = [name for name in names for _ in range(WEIGHTS.get(name, 1))]
+        modes = {uid: rng.choice(mix) for uid in clients}
         waits: dict[int, float] = {}
         barrier = threading.Barrier(len(clients))
         stop = time.monotonic() + args.seconds
@@ -116,7 +117,7 @@ def main() -> None:
             f"{args.players} players queued at once; ratings sd {spread:.0f} around 1000; {elapsed:.1f}s run"
         )
         print(f"{'mode':6} {'queued':>6} {'matched':>7} {'median s':>9} {'max s':>7}")
-        for mode in (*sorted(set(MODES)), "all"):
+        for mode in (*names, "all"):
             members = [uid for uid in clients if mode in ("all", modes[uid])]
             times = sorted(waits[uid] for uid in members if uid in waits)
             median = f"{statistics.median(times):.2f}" if times else "-"

@@ -32,14 +32,14 @@ class AuthTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Rating)
 class RatingAdmin(admin.ModelAdmin):
-    list_display = ["user", "mode", "rating", "mu", "sigma", "games", "wins", "updated_at"]
+    list_display = ["user", "mode", "rating", "mu", "sigma", "games", "wins", "losses", "draws", "updated_at"]
     list_filter = ["mode"]
     search_fields = ["user__username"]
 
 
 @admin.register(RatingChange)
 class RatingChangeAdmin(admin.ModelAdmin):
-    list_display = ["match", "user", "mode", "rank", "before", "after", "created_at"]
+    list_display = ["match", "user", "mode", "rank", "outcome", "before", "after", "skill", "created_at"]
     list_filter = ["mode"]
     search_fields = ["user__username"]
 

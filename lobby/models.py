@@ -53,8 +53,11 @@ class Rating(models.Model):
     sigma = models.FloatField()
     # The displayed, leaderboard-ordered rating: a conservative estimate (see lobby.ratings).
     rating = models.IntegerField(db_index=True)
+    # Rated matches, split by outcome (lobby.services.ratings): games == wins + losses + draws.
     games = models.PositiveIntegerField(default=0)
     wins = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    draws = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -76,9 +79,14 @@ class RatingChange(models.Model):
     seat = models.PositiveSmallIntegerField()
     team = models.SmallIntegerField(default=-1)
     rank = models.PositiveSmallIntegerField()
+    # "win", "loss", "draw" or "place" (gameserver.protocol.lobby.OUTCOMES).
+    outcome = models.CharField(max_length=8, default="")
     score = models.IntegerField(default=0)
     before = models.IntegerField()
     after = models.IntegerField()
+    # The part of ``after - before`` that comes from the skill estimate (mu) moving; the rest is
+    # the estimate's uncertainty (sigma) shrinking. 0 for changes made before it was recorded.
+    skill = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

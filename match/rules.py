@@ -50,7 +50,9 @@ class GameRules(Protocol):
     """What a game must provide so the generic match runner can host it.
 
     States and decoded inputs are opaque to the runner (``Any``); it only
-    passes them back to the same rules object.
+    passes them back to the same rules object. Optional: ``default_score_limit`` (int), the
+    score limit of a match nobody chose one for, when the server-wide MATCH_SCORE_LIMIT does
+    not suit the game's scoring.
     """
 
     name: str

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from gameserver.groups import TICK_CHANNEL
 from gameserver.text import strip_control
-from match.games import get_game
+from match.games import default_game, get_game
 from match.models import Match, MatchSeat
 from match.signals import match_finished
 from match.tickets import ticket_issue
@@ -60,19 +60,24 @@ def _bounded(value: object, default: int, bounds: tuple[int, int], field: str) -
 
 def match_create(
     *,
-    players: int = 2,
+    players: object = None,
     names: list[object] | None = None,
-    game: str = "arena",
+    game: str | None = None,
     mode: str = "custom",
     score_limit: object = None,
     time_limit: object = None,
     seats: Sequence[SeatSpec] | None = None,
 ) -> Match:
-    """Create a waiting match with named seats; time_limit is in seconds. ``seats`` (from the
+    """Create a waiting match of ``game`` (default: the first registered) with named seats;
+    ``players`` defaults to the game's fewest, time_limit is in seconds; score_limit defaults to
+    the game's own ``default_score_limit`` if it has one, else MATCH_SCORE_LIMIT. ``seats`` (from the
     lobby) names the account and team of every seat instead of ``players``/``names``."""
+    game = default_game() if game is None else game
     rules = get_game(game)
     if seats is not None:
         players = len(seats)
+    elif players is None:
+        players = rules.min_players
     if type(players) is not int or not rules.min_players <= players <= rules.max_players:
         raise InvalidMatchRequest(
             f"players must be an integer in {rules.min_players}..{rules.max_players}, got {players!r}"
@@ -86,7 +91,12 @@ def match_create(
     hz = settings.TICK_HZ
     match_settings: dict[str, Any] = {
         "tick_hz": hz,
-        "score_limit": _bounded(score_limit, settings.MATCH_SCORE_LIMIT, SCORE_LIMIT_RANGE, "score_limit"),
+        "score_limit": _bounded(
+            score_limit,
+            getattr(rules, "default_score_limit", settings.MATCH_SCORE_LIMIT),
+            SCORE_LIMIT_RANGE,
+            "score_limit",
+        ),
         "time_limit_ticks": hz
         * _bounded(time_limit, settings.MATCH_TIME_LIMIT, TIME_LIMIT_RANGE, "time_limit"),
     }

@@ -88,6 +88,9 @@ def match_create_view(request: HttpRequest) -> JsonResponse:
     names = body.get("names")
     if names is not None and not isinstance(names, list):
         return error("bad_request", f"names must be a list, got {names!r}")
+    game = body.get("game")
+    if game is not None and not isinstance(game, str):
+        return error("bad_request", f"game must be a string, got {game!r}")
     waiting, retry_after = waiting_room_full()
     if retry_after:
         response = error(
@@ -99,9 +102,9 @@ def match_create_view(request: HttpRequest) -> JsonResponse:
         return response
     try:
         match = services.match_create(
-            players=body.get("players", 2),
+            players=body.get("players"),
             names=names,
-            game=str(body.get("game", "arena")),
+            game=game,
             score_limit=body.get("score_limit"),
             time_limit=body.get("time_limit"),
         )

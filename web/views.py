@@ -9,21 +9,23 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from gameserver.http import BadRequest
-from gameserver.protocol.lobby import CHAT_MAX_CHARS, DUEL, MODES
+from gameserver.protocol.lobby import CHAT_MAX_CHARS
 from lobby.models import Player
+from lobby.modes import rated_modes
 from lobby.names import NAME_MAX_LEN, NAME_MIN_LEN
 from lobby.selectors import stats
 from lobby.selectors.stats import PAGE_SIZE_DEFAULT, BadPage, UnknownMode
 from lobby.views.stats import whole_number
-from match.games import get_game
+from match.games import default_game, games
 
 
 @require_GET
 @ensure_csrf_cookie
 def play(request: HttpRequest) -> HttpResponse:
     """The browser client. ``me`` (the signed-in player, or None) lets the page open on the lobby
-    without asking the API first."""
-    rules = get_game("arena")
+    without asking the API first. Every registered game's renderer is loaded (a script each,
+    ``web/games/<game>.js``): the match names its game only in its first snapshot."""
+    registered = games()
     me = None
     if request.user.is_authenticated:
         player = Player.objects.filter(user=request.user).first()
@@ -37,7 +39,14 @@ def play(request: HttpRequest) -> HttpResponse:
         "web/play.html",
         {
             "tick_hz": settings.TICK_HZ,
-            "max_players": rules.max_players,
+            "game_scripts": [f"web/games/{name}.js" for name in registered],
+            # What the practice form offers: each game with its players per match, the default
+            # (the first registered) first.
+            "games": [
+                {"game": name, "min": rules.min_players, "max": rules.max_players}
+                for name, rules in registered.items()
+            ],
+            "max_players": registered[default_game()].max_players,
             "me": me,
             "chat_max": CHAT_MAX_CHARS,
             "name_min": NAME_MIN_LEN,
@@ -48,8 +57,10 @@ def play(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
-    """The leaderboard, rendered on the server (works without JavaScript)."""
-    mode = request.GET.get("mode", DUEL)
+    """The leaderboard of one rated mode (the first by default), rendered on the server (works
+    without JavaScript); a tab per rated mode."""
+    modes = rated_modes()
+    mode = request.GET.get("mode", modes[0] if modes else "")
     try:
         page = whole_number(request, "page", 1)
         board = stats.leaderboard_page(mode=mode, page=page, size=PAGE_SIZE_DEFAULT)
@@ -62,7 +73,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "web/leaderboard.html",
         {
             "board": board,
-            "modes": MODES,
+            "modes": modes,
             "previous_page": min(page - 1, board["pages"]) if page > 1 else None,
             "next_page": page + 1 if page < board["pages"] else None,
         },

@@ -13,10 +13,27 @@ from typing import Any
 from .core import PING, ErrorCode, ProtocolError, require_uint31
 
 # --- modes ----------------------------------------------------------------------------------
+# The queue modes are configuration (settings.GAME_MODES, checked by lobby.modes): a
+# ``queue_join`` or ``room_create`` names one of them. These are the default modes' names.
 DUEL = "duel"
 TEAM = "team"
 FFA = "ffa"
-MODES = (DUEL, TEAM, FFA)
+GAME_MAX_CHARS = 32  # Match.game's length
+
+
+def mode_names() -> tuple[str, ...]:
+    """The configured mode names, in settings order (read when asked: they follow the setting)."""
+    from django.conf import settings
+
+    return tuple(settings.GAME_MODES)
+
+
+def __getattr__(name: str) -> Any:
+    """``MODES``: the configured mode names (``mode_names()``)."""
+    if name == "MODES":
+        return mode_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --- client -> server -----------------------------------------------------------------------
 CHAT = "chat"
@@ -89,9 +106,10 @@ def _bool(field: str, value: object) -> object:
 
 
 def _mode(field: str, value: object) -> object:
-    if value not in MODES:
+    modes = mode_names()
+    if not isinstance(value, str) or value not in modes:
         raise ProtocolError(
-            ErrorCode.BAD_SHAPE, f"field {field!r} must be one of {list(MODES)!r}, got {value!r}"
+            ErrorCode.BAD_SHAPE, f"field {field!r} must be one of {list(modes)!r}, got {value!r}"
         )
     return value
 
@@ -119,7 +137,8 @@ CLIENT_SCHEMAS: dict[str, tuple[dict[str, Checker], dict[str, Checker]]] = {
     READY: ({"check": _uint31, "accept": _bool}, {}),
     ROOM_CREATE: (
         {"mode": _mode, "max": _small_int, "public": _bool},
-        {"password": _string(PASSWORD_MAX_CHARS, allow_empty=True)},
+        # ``game``: which registered game (the matchmaker checks it); absent: the mode's game.
+        {"password": _string(PASSWORD_MAX_CHARS, allow_empty=True), "game": _string(GAME_MAX_CHARS)},
     ),
     ROOM_JOIN: ({"code": _string(16)}, {"password": _string(PASSWORD_MAX_CHARS, allow_empty=True)}),
     ROOM_LEAVE: ({}, {}),
@@ -159,6 +178,28 @@ def player_ref(player_id: int, name: str) -> PlayerRef:
     return {"id": player_id, "n": name}
 
 
+def mode_info(
+    *, mode: str, game: str, players: int, team_size: int, least: int, wait: int, rated: bool
+) -> dict[str, Any]:
+    """A queue mode as ``welcome.modes`` lists it: a full match is ``players`` in teams of
+    ``team_size`` (1: no teams); a match of at least ``least`` (``min``) may start once the
+    longest-waiting ticket has waited ``wait`` seconds (``min == players``: never)."""
+    return {
+        "mode": mode,
+        "game": game,
+        "players": players,
+        "team_size": team_size,
+        "min": least,
+        "wait": wait,
+        "rated": rated,
+    }
+
+
+def game_info(*, game: str, least: int, most: int) -> dict[str, Any]:
+    """A registered game as ``welcome.games`` lists it: the players a match of it takes."""
+    return {"game": game, "min": least, "max": most}
+
+
 def welcome_message(
     *,
     me: Mapping[str, Any],
@@ -167,6 +208,8 @@ def welcome_message(
     players: list[PlayerRef],
     chat: list[dict[str, Any]],
     rooms: list[dict[str, Any]],
+    modes: list[dict[str, Any]],
+    games: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "t": WELCOME,
@@ -176,6 +219,8 @@ def welcome_message(
         "players": players,
         "chat": chat,
         "rooms": rooms,
+        "modes": modes,
+        "games": games,
     }
 
 
@@ -199,9 +244,20 @@ def party_invited_message(*, party_id: int, sender: PlayerRef, expires_in: int) 
     return {"t": PARTY_INVITED, "party": party_id, "from": sender, "expires_in": expires_in}
 
 
-def queue_message(*, mode: str, waited: int, window: int, rating: int, size: int) -> dict[str, Any]:
-    """``mode`` "" means not queued; ``waited`` in seconds, ``window`` in rating points."""
-    return {"t": QUEUE, "mode": mode, "waited": waited, "window": window, "rating": rating, "size": size}
+def queue_message(
+    *, mode: str, waited: int, window: int, rating: int, size: int, need: int
+) -> dict[str, Any]:
+    """``mode`` "" means not queued; ``waited`` in seconds, ``window`` in rating points;
+    ``size`` players are queued in the mode and its next match needs ``need``."""
+    return {
+        "t": QUEUE,
+        "mode": mode,
+        "waited": waited,
+        "window": window,
+        "rating": rating,
+        "size": size,
+        "need": need,
+    }
 
 
 def match_found_message(
@@ -243,8 +299,30 @@ def room_listed_message(*, event: str, room: Mapping[str, Any]) -> dict[str, Any
     return {"t": ROOM_LISTED, "event": event, "room": dict(room)}
 
 
-def rating_message(*, mode: str, match_id: str, before: int, after: int, rank: int) -> dict[str, Any]:
-    return {"t": RATING, "mode": mode, "match": match_id, "before": before, "after": after, "rank": rank}
+# How a rated match went for a player (``rating.outcome``).
+OUTCOME_WIN = "win"  # first place, alone
+OUTCOME_LOSS = "loss"  # not first, in a match of two sides
+OUTCOME_DRAW = "draw"  # first place shared (with everyone, or in free-for-all with some)
+OUTCOME_PLACE = "place"  # not first, in a match of more than two sides: ``rank`` is the placing
+OUTCOMES = (OUTCOME_WIN, OUTCOME_LOSS, OUTCOME_DRAW, OUTCOME_PLACE)
+
+
+def rating_message(
+    *, mode: str, match_id: str, before: int, after: int, rank: int, outcome: str, skill: int
+) -> dict[str, Any]:
+    """``after - before`` = ``skill`` (the result moving the skill estimate) + ``certainty``
+    (the estimate growing surer, which raises the conservative number shown)."""
+    return {
+        "t": RATING,
+        "mode": mode,
+        "match": match_id,
+        "before": before,
+        "after": after,
+        "rank": rank,
+        "outcome": outcome,
+        "skill": skill,
+        "certainty": after - before - skill,
+    }
 
 
 SERVER_TYPES = frozenset(

@@ -33,7 +33,7 @@ class LobbyBase:
         self.members: dict[int, Member] = {}
         self.parties: dict[int, Party] = {}
         self.party_of: dict[int, int] = {}
-        self.queues: dict[str, list[Ticket]] = {mode: [] for mode in lp.MODES}
+        self.queues: dict[str, list[Ticket]] = {mode: [] for mode in config.modes}
         self.ticket_of: dict[int, Ticket] = {}
         self.checks: dict[int, Check] = {}
         self.check_of: dict[int, int] = {}
@@ -105,7 +105,9 @@ class LobbyBase:
     def settle(self, party: Party, out: Outbox) -> None:
         raise NotImplementedError
 
-    def queue_message(self, ticket: Ticket | None, now: float) -> dict[str, Any]:
+    def queue_message(
+        self, ticket: Ticket | None, now: float, counts: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     def drop_ticket(self, ticket: Ticket, now: float, out: Outbox) -> None:

@@ -3,23 +3,33 @@ returns (what to send, which matches to create)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gameserver.protocol import ErrorCode, ProtocolError
-from gameserver.protocol import lobby as lp
 from lobby.matchmaker.pairing import (
+    Mode,
     PairingConfig,
     Ticket,
 )
 
-# Room sizes by mode: (fewest players to start, most allowed).
-ROOM_LIMITS = {lp.DUEL: (2, 2), lp.TEAM: (2, 4), lp.FFA: (2, 8)}
 STATUS_INTERVAL = 1.0  # seconds between queue status pushes
 
 
 class LobbyError(ProtocolError):
     """A request that is well formed but not allowed now; answered with an error, no strike."""
+
+
+@dataclass(frozen=True)
+class GameInfo:
+    """What the lobby knows of a registered game: the players a match of it takes, and
+    whether some mode plays it in teams (rooms of another game's team mode cannot)."""
+
+    name: str
+    min_players: int
+    max_players: int
+    teams: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,15 @@ class LobbyConfig:
     list_max: int
     server_timeout: float = 30.0  # seconds without a heartbeat before a server counts as dead
     reconnect_grace: float = 0.0  # seconds a player whose last socket closed keeps everything
+    # The queue modes (settings.GAME_MODES) and games (settings.GAMES), in settings order.
+    modes: Mapping[str, Mode] = field(default_factory=dict)
+    games: Mapping[str, GameInfo] = field(default_factory=dict)
+
+    def room_limits(self, mode: Mode, game: GameInfo) -> tuple[int, int]:
+        """A room's (fewest players to start, most allowed): the game's range, capped by the
+        mode's full match; a team mode needs a player per team."""
+        low = max(game.min_players, mode.teams if mode.has_teams else 1)
+        return low, min(game.max_players, mode.players)
 
 
 @dataclass
@@ -73,6 +92,7 @@ class Room:
     public: bool
     password: str
     members: list[int]
+    game: str  # what its match plays: the room's pick, or its mode's game
 
 
 @dataclass
@@ -84,6 +104,7 @@ class PendingMatch:
     mode: str
     teams: list[list[int]]
     names: dict[int, str]
+    game: str
 
 
 @dataclass

@@ -5,7 +5,8 @@ Pure: msgpack of plain values, never pickle (whoever can write Redis must not ge
 code). Times are monotonic seconds, which mean nothing in another process on another machine:
 they are stored relative to the moment of the dump and re-based on the clock of the loader.
 Tickets are stored once and referred to by id, so a queue, a ready check and ``ticket_of``
-share the same object again after loading.
+share the same object again after loading. A lobby saved under other GAME_MODES loads without
+the queues, ready checks and rooms of modes that are gone (their players are simply idle).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lobby.matchmaker.model import Check, LobbyConfig, Member, Party, Room
 from lobby.matchmaker.pairing import Ticket
 from lobby.matchmaker.state import Lobby
 
-FORMAT = 1
+FORMAT = 2  # 2: rooms carry their game; a format 1 state (rooms play their mode's game) loads
 NEVER = None  # how -inf (never sent, never expires) is stored
 
 
@@ -71,7 +72,8 @@ def lobby_dump(lobby: Lobby, now: float) -> bytes:
         ],
         "check_of": list(lobby.check_of.items()),
         "rooms": [
-            [r.code, r.host, r.mode, r.max, r.public, r.password, r.members] for r in lobby.rooms.values()
+            [r.code, r.host, r.mode, r.max, r.public, r.password, r.members, r.game]
+            for r in lobby.rooms.values()
         ],
         "room_of": list(lobby.room_of.items()),
         "in_match": list(lobby.in_match.items()),
@@ -90,7 +92,7 @@ def lobby_load(raw: bytes, config: LobbyConfig, now: float) -> Lobby:
     """The inverse of ``lobby_dump``; raises ``ValueError`` for bytes it did not make."""
     try:
         data: dict[str, Any] = msgpack.unpackb(raw, raw=False, strict_map_key=False)
-        if not isinstance(data, dict) or data.get("v") != FORMAT:
+        if not isinstance(data, dict) or data.get("v") not in (1, FORMAT):
             raise ValueError(
                 f"unknown lobby state format {data.get('v') if isinstance(data, dict) else data!r}"
             )
@@ -130,12 +132,19 @@ def lobby_load(raw: bytes, config: LobbyConfig, now: float) -> Lobby:
             for cid, mode, ts, teams, deadline, accepted in data["checks"]
         }
         lobby.check_of = dict(data["check_of"])
-        lobby.rooms = {
-            code: Room(
-                code=code, host=host, mode=mode, max=mx, public=public, password=password, members=members
+        lobby.rooms = {}
+        for code, host, mode, mx, public, password, members, *game in data["rooms"]:
+            spec = config.modes.get(mode)
+            lobby.rooms[code] = Room(
+                code=code,
+                host=host,
+                mode=mode,
+                max=mx,
+                public=public,
+                password=password,
+                members=members,
+                game=game[0] if game else spec.game if spec else "",
             )
-            for code, host, mode, mx, public, password, members in data["rooms"]
-        }
         lobby.room_of = dict(data["room_of"])
         lobby.in_match = dict(data["in_match"])
         lobby.ready_of = dict(data["ready_of"])
@@ -145,6 +154,33 @@ def lobby_load(raw: bytes, config: LobbyConfig, now: float) -> Lobby:
         lobby.away = {user: _abs(at, now) for user, at in data["away"]}
         lobby.joined = dict(data["joined"])
         lobby.left = set(data["left"])
+        _forget_unknown_modes(lobby)
         return lobby
     except (KeyError, TypeError, ValueError, msgpack.UnpackException) as exc:
         raise ValueError(f"not a lobby state: {exc!r}") from None
+
+
+def _forget_unknown_modes(lobby: Lobby) -> None:
+    """Queues, ready checks and rooms whose mode (or room game) this matchmaker does not have
+    are dropped; their players are idle. Every configured mode gets a queue."""
+    modes, games = lobby.config.modes, lobby.config.games
+    for mode in [m for m in lobby.queues if m not in modes]:
+        for ticket in lobby.queues.pop(mode):
+            for member in ticket.members:
+                if lobby.ticket_of.get(member) is ticket:
+                    del lobby.ticket_of[member]
+    for mode in modes:
+        lobby.queues.setdefault(mode, [])
+    for user, ticket in list(lobby.ticket_of.items()):
+        if ticket.mode not in modes:
+            del lobby.ticket_of[user]
+    for check in [c for c in lobby.checks.values() if c.mode not in modes]:
+        del lobby.checks[check.id]
+        for member in check.players:
+            if lobby.check_of.get(member) == check.id:
+                del lobby.check_of[member]
+    for room in [r for r in lobby.rooms.values() if r.mode not in modes or r.game not in games]:
+        del lobby.rooms[room.code]
+        for member in room.members:
+            if lobby.room_of.get(member) == room.code:
+                del lobby.room_of[member]

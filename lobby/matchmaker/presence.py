@@ -34,12 +34,35 @@ class PresenceMixin(LobbyBase):
         return out
 
     def welcome_parts(self, user_id: int) -> dict[str, Any]:
-        """Presence and rooms for a ``welcome``; the worker adds ratings and chat history."""
+        """Presence, rooms, modes and games for a ``welcome``; the worker adds ratings and chat
+        history."""
         players = [
             lp.player_ref(m.user_id, m.name)
             for m in itertools.islice(self.members.values(), self.config.list_max)
         ]
-        return {"online": len(self.members), "players": players, "rooms": self.public_rooms()}
+        modes = [
+            lp.mode_info(
+                mode=m.name,
+                game=m.game,
+                players=m.players,
+                team_size=m.team_size,
+                least=m.min_players,
+                wait=m.wait,
+                rated=m.rated,
+            )
+            for m in self.config.modes.values()
+        ]
+        games = [
+            lp.game_info(game=g.name, least=g.min_players, most=g.max_players)
+            for g in self.config.games.values()
+        ]
+        return {
+            "online": len(self.members),
+            "players": players,
+            "rooms": self.public_rooms(),
+            "modes": modes,
+            "games": games,
+        }
 
     def state_messages(self, user_id: int, now: float) -> list[dict[str, Any]]:
         """Everything a new tab of this player must know: party, queue, check, room."""

@@ -16,41 +16,51 @@ from lobby.matchmaker.model import (
     lobby_error,
 )
 from lobby.matchmaker.pairing import (
-    MATCH_SIZE,
-    TEAM_SIZE,
     Ticket,
     find_group,
+    players_needed,
     split_teams,
     window,
 )
 
 
 class QueuesMixin(LobbyBase):
-    def queue_message(self, ticket: Ticket | None, now: float) -> dict[str, Any]:
+    def queue_counts(self, mode: str, now: float) -> tuple[int, int]:
+        """(players queued in ``mode``, players its next match needs now)."""
+        queue = self.queues[mode]
+        return sum(t.size for t in queue), players_needed(queue, self.config.modes[mode], now)
+
+    def queue_message(
+        self, ticket: Ticket | None, now: float, counts: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """``counts``: the ticket's ``queue_counts``, when the caller has them already."""
         if ticket is None:
-            return lp.queue_message(mode="", waited=0, window=0, rating=0, size=0)
+            return lp.queue_message(mode="", waited=0, window=0, rating=0, size=0, need=0)
+        size, need = counts if counts is not None else self.queue_counts(ticket.mode, now)
         return lp.queue_message(
             mode=ticket.mode,
             waited=int(now - ticket.since),
             window=window(ticket, now, self.config.pairing),
             rating=ticket.rating,
-            size=sum(t.size for t in self.queues[ticket.mode]),
+            size=size,
+            need=need,
         )
 
     def queue_join(self, *, user_id: int, mode: str, ratings: dict[int, int], now: float) -> Outbox:
         """``ratings``: the displayed rating in ``mode`` of the player and their party."""
         out = Outbox()
-        if mode not in self.queues:
+        spec = self.config.modes.get(mode)
+        if spec is None:
             raise lobby_error(ErrorCode.BAD_SHAPE, f"unknown mode {mode!r}")
         party = self.parties.get(self.party_of.get(user_id, 0))
         if party is not None and party.leader != user_id:
             raise lobby_error(ErrorCode.NOT_PARTY_LEADER, "only the party leader can queue the party")
         unit = self.unit_of(user_id)
         self.require_idle(unit, "queue")
-        if (len(unit) > TEAM_SIZE[mode] and mode != lp.FFA) or len(unit) > MATCH_SIZE[mode]:
+        if len(unit) > spec.party:
+            alone = "solo only" if spec.party == 1 else f"parties of at most {spec.party}"
             raise lobby_error(
-                ErrorCode.PARTY_TOO_BIG,
-                f"a party of {len(unit)} cannot queue for {mode!r} (teams of {TEAM_SIZE[mode]})",
+                ErrorCode.PARTY_TOO_BIG, f"a party of {len(unit)} cannot queue for {mode!r} ({alone})"
             )
         ticket = Ticket(
             id=next(self.ids),
@@ -86,9 +96,11 @@ class QueuesMixin(LobbyBase):
                 del self.ticket_of[member]
             out.user(member, self.queue_message(None, now))
 
-    def push_status(self, ticket: Ticket, now: float, out: Outbox) -> None:
+    def push_status(
+        self, ticket: Ticket, now: float, out: Outbox, counts: tuple[int, int] | None = None
+    ) -> None:
         ticket.last_status = now
-        message = self.queue_message(ticket, now)
+        message = self.queue_message(ticket, now, counts)
         for member in ticket.members:
             out.user(member, message)
 
@@ -96,7 +108,8 @@ class QueuesMixin(LobbyBase):
         """Form every match the queues allow now; push queue status that is due."""
         out = Outbox()
         for mode, queue in self.queues.items():
-            while (group := find_group(queue, mode, now, self.config.pairing)) is not None:
+            spec = self.config.modes[mode]
+            while (group := find_group(queue, spec, now, self.config.pairing)) is not None:
                 for ticket in group:
                     queue.remove(ticket)
                     for member in ticket.members:
@@ -105,7 +118,7 @@ class QueuesMixin(LobbyBase):
                     id=next(self.ids),
                     mode=mode,
                     tickets=group,
-                    teams=split_teams(group, mode),
+                    teams=split_teams(group, spec),
                     deadline=now + self.config.ready_timeout,
                 )
                 self.checks[check.id] = check
@@ -114,16 +127,19 @@ class QueuesMixin(LobbyBase):
                     self.check_of[member] = check.id
                     out.user(member, self.queue_message(None, now))
                     out.user(member, message)
+            counts = None  # one count per queue and pass, however many statuses are due
             for ticket in queue:
                 if now - ticket.last_status >= STATUS_INTERVAL:
-                    self.push_status(ticket, now, out)
+                    counts = counts or self.queue_counts(mode, now)
+                    self.push_status(ticket, now, out, counts)
         return out
 
     # --- ready checks -------------------------------------------------------------------------
 
     def found_message(self, check: Check, now: float) -> dict[str, Any]:
+        teamed = self.config.modes[check.mode].has_teams
         players = [
-            self.ref(member) | {"team": team if check.mode == lp.TEAM else -1}
+            self.ref(member) | {"team": team if teamed else -1}
             for team, members in enumerate(check.teams)
             for member in members
         ]
@@ -159,6 +175,7 @@ class QueuesMixin(LobbyBase):
                         mode=check.mode,
                         teams=check.teams,
                         names={m: self.ref(m)["n"] for m in check.players},
+                        game=self.config.modes[check.mode].game,
                     )
                 )
             return

@@ -9,7 +9,6 @@ from gameserver.protocol import ErrorCode
 from gameserver.protocol import lobby as lp
 from lobby.matchmaker.base import LobbyBase
 from lobby.matchmaker.model import (
-    ROOM_LIMITS,
     Outbox,
     PendingMatch,
     Room,
@@ -27,6 +26,7 @@ class RoomsMixin(LobbyBase):
         view: dict[str, Any] = {
             "code": room.code,
             "mode": room.mode,
+            "game": room.game,
             "max": room.max,
             "count": len(room.members),
             "host": self.ref(room.host),
@@ -53,13 +53,33 @@ class RoomsMixin(LobbyBase):
             out.user(member, message)
 
     def room_create(
-        self, *, user_id: int, mode: str, max_players: int, public: bool, password: str, now: float
+        self,
+        *,
+        user_id: int,
+        mode: str,
+        max_players: int,
+        public: bool,
+        password: str,
+        now: float,
+        game: str | None = None,
     ) -> Outbox:
+        """``game``: what the room plays (a registered game); None: its mode's game."""
         out = Outbox()
-        low, high = ROOM_LIMITS[mode]
+        spec = self.config.modes.get(mode)
+        if spec is None:
+            raise lobby_error(ErrorCode.BAD_SHAPE, f"unknown mode {mode!r}")
+        info = self.config.games.get(spec.game if game is None else game)
+        if info is None:
+            raise lobby_error(
+                ErrorCode.BAD_SHAPE, f"unknown game {game!r} (games: {', '.join(self.config.games)})"
+            )
+        if spec.has_teams and not info.teams:
+            raise lobby_error(ErrorCode.BAD_SHAPE, f"{info.name!r} is not played in teams, as {mode!r} is")
+        low, high = self.config.room_limits(spec, info)
         if not low <= max_players <= high:
             raise lobby_error(
-                ErrorCode.BAD_SHAPE, f"a {mode!r} room takes {low}..{high} players, got {max_players!r}"
+                ErrorCode.BAD_SHAPE,
+                f"a {mode!r} room of {info.name!r} takes {low}..{high} players, got {max_players!r}",
             )
         self.require_idle([user_id], "create a room")
         code = "".join(secrets.choice(lp.ROOM_CODE_CHARS) for _ in range(lp.ROOM_CODE_LEN))
@@ -73,6 +93,7 @@ class RoomsMixin(LobbyBase):
             public=public,
             password=password,
             members=[user_id],
+            game=info.name,
         )
         self.rooms[code] = room
         self.room_of[user_id] = code
@@ -128,14 +149,17 @@ class RoomsMixin(LobbyBase):
             raise lobby_error(ErrorCode.NOT_IN_ROOM, "you are not in a room")
         if room.host != user_id:
             raise lobby_error(ErrorCode.NOT_ROOM_HOST, "only the host can start the match")
-        low = ROOM_LIMITS[room.mode][0]
+        spec = self.config.modes[room.mode]
+        low = self.config.room_limits(spec, self.config.games[room.game])[0]
         count = len(room.members)
-        if count < low or (room.mode == lp.TEAM and count % 2):
-            need = "an even number of players" if room.mode == lp.TEAM else f"at least {low} players"
+        if count < low or (spec.has_teams and count % spec.teams):
+            need = f"at least {low} players"
+            if spec.has_teams:
+                need += " in teams of equal size" if spec.teams > 2 else ", an even number"
             raise lobby_error(
                 ErrorCode.NOT_ENOUGH_PLAYERS, f"a {room.mode!r} match needs {need}, the room has {count}"
             )
-        teams = [[m] for m in room.members] if room.mode == lp.FFA else balance(room.members, ratings)
+        teams = balance(room.members, ratings, spec.teams) if spec.has_teams else [[m] for m in room.members]
         del self.rooms[room.code]
         for member in room.members:
             del self.room_of[member]
@@ -148,6 +172,7 @@ class RoomsMixin(LobbyBase):
                 mode=room.mode,
                 teams=teams,
                 names={m: self.ref(m)["n"] for m in room.members},
+                game=room.game,
             )
         )
         return out

@@ -35,6 +35,7 @@ from lobby.matchmaker.pairing import PairingConfig
 from lobby.matchmaker.persist import lobby_dump, lobby_load
 from lobby.matchmaker.saved import LobbyStore
 from lobby.matchmaker.state import Lobby, LobbyConfig, Outbox, PendingMatch
+from lobby.modes import game_infos, game_modes
 from lobby.selectors.chat import chat_history
 from lobby.selectors.stats import rating_changes_of_match, ratings_for, ratings_of
 from lobby.services.matches import lobby_match_create
@@ -53,8 +54,6 @@ def config_from_settings() -> LobbyConfig:
             window_start=settings.MM_WINDOW_START,
             window_growth=settings.MM_WINDOW_GROWTH,
             window_max=settings.MM_WINDOW_MAX,
-            ffa_wait=settings.MM_FFA_WAIT,
-            ffa_min=settings.MM_FFA_MIN,
         ),
         party_max=settings.PARTY_MAX_SIZE,
         invite_ttl=settings.PARTY_INVITE_TTL,
@@ -62,6 +61,8 @@ def config_from_settings() -> LobbyConfig:
         list_max=settings.LOBBY_LIST_MAX,
         server_timeout=3 * HEARTBEAT_SECONDS,
         reconnect_grace=settings.LOBBY_RECONNECT_GRACE,
+        modes=game_modes(),
+        games=game_infos(),
     )
 
 
@@ -105,6 +106,7 @@ class MatchmakerConsumer(EdgeWorker):
                     public=m["public"],
                     password=m.get("password", ""),
                     now=now,
+                    game=m.get("game"),
                 )
             ),
             lp.ROOM_JOIN: self.sync(
@@ -288,6 +290,8 @@ class MatchmakerConsumer(EdgeWorker):
                     before=change["before"],
                     after=change["after"],
                     rank=change["rank"],
+                    outcome=change["outcome"],
+                    skill=change["skill"],
                 ),
             )
         await self.perform(out, time.monotonic())
@@ -336,7 +340,11 @@ class MatchmakerConsumer(EdgeWorker):
     async def start_match(self, pending: PendingMatch, now: float) -> None:
         try:
             match_id, ready = await database_sync_to_async(lobby_match_create)(
-                mode=pending.mode, teams=pending.teams, names=pending.names, rated=pending.source == "check"
+                mode=pending.mode,
+                game=pending.game,
+                teams=pending.teams,
+                names=pending.names,
+                rated=pending.source == "check",
             )
         except Exception:
             log.exception("matchmaker: could not create the match for %s %s", pending.source, pending.key)
@@ -358,4 +366,6 @@ class MatchmakerConsumer(EdgeWorker):
             return
         ready_of = {seat["user_id"]: seat["message"] for seat in ready}
         await self.perform(self.lobby.match_created(pending, match_id, until=until, ready=ready_of), now)
-        log.info("matchmaker: %s match %s for %s", pending.mode, match_id, sorted(pending.names))
+        log.info(
+            "matchmaker: %s %s match %s for %s", pending.mode, pending.game, match_id, sorted(pending.names)
+        )

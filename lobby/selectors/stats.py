@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import F
 
-from gameserver.protocol.lobby import MODES
 from lobby.models import Player, Rating, RatingChange
+from lobby.modes import rated_modes
 from lobby.services.ratings import DEFAULT_RATING
 
 RECENT_CHANGES = 20
@@ -18,7 +18,7 @@ PAGE_SIZE_MAX = 100
 
 
 class UnknownMode(ValueError):
-    """A mode that has no ratings (not one of MODES)."""
+    """A mode that has no ratings (not a rated mode of settings.GAME_MODES)."""
 
 
 class BadPage(ValueError):
@@ -26,8 +26,9 @@ class BadPage(ValueError):
 
 
 def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise UnknownMode(f"mode must be one of {list(MODES)!r}, got {mode!r}")
+    modes = rated_modes()
+    if mode not in modes:
+        raise UnknownMode(f"mode must be one of {modes!r}, got {mode!r}")
 
 
 def ratings_for(*, user_ids: Iterable[int], mode: str) -> dict[int, int]:
@@ -39,9 +40,10 @@ def ratings_for(*, user_ids: Iterable[int], mode: str) -> dict[int, int]:
 
 
 def ratings_of(*, user_id: int) -> dict[str, int]:
-    """Displayed rating in every mode, DEFAULT_RATING where the user has not played."""
-    ratings = dict.fromkeys(MODES, DEFAULT_RATING)
-    ratings.update(Rating.objects.filter(user_id=user_id, mode__in=MODES).values_list("mode", "rating"))
+    """Displayed rating in every rated mode, DEFAULT_RATING where the user has not played."""
+    modes = rated_modes()
+    ratings = dict.fromkeys(modes, DEFAULT_RATING)
+    ratings.update(Rating.objects.filter(user_id=user_id, mode__in=modes).values_list("mode", "rating"))
     return ratings
 
 
@@ -61,7 +63,7 @@ def leaderboard_page(*, mode: str, page: int, size: int) -> dict[str, Any]:
     start = (page - 1) * size
     rows = (
         board.order_by("-rating", "-games", "user_id")
-        .values("user_id", "rating", "games", "wins", "user__username")
+        .values("user_id", "rating", "games", "wins", "losses", "draws", "user__username")
         .annotate(name=F("user__player__name"), guest=F("user__player__is_guest"))[start : start + size]
         if start < total
         else []
@@ -83,6 +85,8 @@ def leaderboard_page(*, mode: str, page: int, size: int) -> dict[str, Any]:
                 "rating": row["rating"],
                 "games": row["games"],
                 "wins": row["wins"],
+                "losses": row["losses"],
+                "draws": row["draws"],
             }
             for index, row in enumerate(rows)
         ],
@@ -90,13 +94,23 @@ def leaderboard_page(*, mode: str, page: int, size: int) -> dict[str, Any]:
 
 
 def player_profile(*, player_id: int) -> dict[str, Any] | None:
-    """A player's ratings in every mode and last rated matches; None if there is no such Player."""
+    """A player's ratings in every rated mode and last rated matches; None if there is no such
+    Player."""
     player = Player.objects.filter(pk=player_id).first()
     if player is None:
         return None
-    ratings = {mode: {"rating": DEFAULT_RATING, "games": 0, "wins": 0} for mode in MODES}
-    for row in Rating.objects.filter(user_id=player_id, mode__in=MODES):
-        ratings[row.mode] = {"rating": row.rating, "games": row.games, "wins": row.wins}
+    modes = rated_modes()
+    ratings = {
+        mode: {"rating": DEFAULT_RATING, "games": 0, "wins": 0, "losses": 0, "draws": 0} for mode in modes
+    }
+    for row in Rating.objects.filter(user_id=player_id, mode__in=modes):
+        ratings[row.mode] = {
+            "rating": row.rating,
+            "games": row.games,
+            "wins": row.wins,
+            "losses": row.losses,
+            "draws": row.draws,
+        }
     recent = RatingChange.objects.filter(user_id=player_id).order_by("-created_at", "-id")[:RECENT_CHANGES]
     return {
         "player": {"id": player.pk, "name": player.name, "guest": player.is_guest},
@@ -106,6 +120,7 @@ def player_profile(*, player_id: int) -> dict[str, Any] | None:
                 "match": str(change.match_id),
                 "mode": change.mode,
                 "rank": change.rank,
+                "outcome": change.outcome,
                 "score": change.score,
                 "team": change.team,
                 "before": change.before,
@@ -119,5 +134,7 @@ def player_profile(*, player_id: int) -> dict[str, Any] | None:
 
 def rating_changes_of_match(*, match_id: str) -> list[dict[str, Any]]:
     """Each player's rating change in one match (empty until the match is rated)."""
-    rows = RatingChange.objects.filter(match_id=match_id).values("user_id", "mode", "before", "after", "rank")
+    rows = RatingChange.objects.filter(match_id=match_id).values(
+        "user_id", "mode", "before", "after", "rank", "outcome", "skill"
+    )
     return [dict(row) for row in rows]

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from gameserver.protocol import lobby as lp
+from lobby.modes import game_modes
 from match.services import SeatSpec, match_create
 from match.tickets import ticket_issue
 
@@ -14,18 +15,21 @@ ROOM_MODE = "room"  # Match.mode of room matches: never rated
 
 
 def lobby_match_create(
-    *, mode: str, teams: list[list[int]], names: dict[int, str], rated: bool
+    *, mode: str, teams: list[list[int]], names: dict[int, str], rated: bool, game: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Create the match with one seat per player; return its id and each player's ``match_ready``.
+    """Create the match with one seat per player; return its id and each player's
+    ``match_ready``. It plays ``game`` (a room's pick), by default the mode's game.
 
-    Teams are real only in team mode; duel and ffa are every player for themselves.
+    Seats carry their team only in a mode with teams; otherwise every player is for themselves.
     """
+    spec = game_modes()[mode]
+    teamed = spec.has_teams
     seats: list[SeatSpec] = [
-        SeatSpec(name=names[user_id], user_id=user_id, team=index if mode == lp.TEAM else -1)
+        SeatSpec(name=names[user_id], user_id=user_id, team=index if teamed else -1)
         for index, team in enumerate(teams)
         for user_id in team
     ]
-    match = match_create(seats=seats, mode=mode if rated else ROOM_MODE)
+    match = match_create(seats=seats, game=game or spec.game, mode=mode if rated else ROOM_MODE)
     ready = [
         {
             "user_id": spec["user_id"],

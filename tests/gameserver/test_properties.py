@@ -450,7 +450,7 @@ LOBBY_SCHEMAS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.S
     "ready": ({"check": UINT31, "accept": st.booleans()}, {}),
     "room_create": (
         {"mode": st.sampled_from(lp.MODES), "max": st.integers(1, 64), "public": st.booleans()},
-        {"password": PASSWORD},
+        {"password": PASSWORD, "game": text(lp.GAME_MAX_CHARS, min_size=1)},
     ),
     "room_join": (
         {"code": st.one_of(text(16, min_size=1), st.text(lp.ROOM_CODE_CHARS, min_size=6, max_size=6))},
@@ -521,6 +521,8 @@ def lobby_fields_valid(message: dict[str, Any]) -> bool:
             ok = isinstance(value, str) and 1 <= len(value) <= lp.CHAT_MAX_CHARS
         elif name == "code":
             ok = isinstance(value, str) and 1 <= len(value) <= 16
+        elif name == "game":
+            ok = isinstance(value, str) and 1 <= len(value) <= lp.GAME_MAX_CHARS
         else:
             ok = isinstance(value, str) and len(value) <= lp.PASSWORD_MAX_CHARS
         if not ok:

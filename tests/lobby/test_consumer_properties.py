@@ -39,7 +39,7 @@ from gameserver.edge import metrics
 from gameserver.protocol import UINT31_MAX, CloseCode, ErrorCode, Limits, ProtocolError
 from gameserver.protocol import lobby as lp
 from lobby.consumers import LOBBY_MAX_STR_BYTES
-from lobby.matchmaker.model import ROOM_LIMITS
+from lobby.modes import game_infos, game_modes
 from lobby.services.chat import EmptyChat, chat_clean
 from tests.gameserver.test_properties import LOBBY_LIMITS, byte_frames, lobby_messages, weighted
 from tests.lobby.conftest import Player, online
@@ -145,7 +145,14 @@ def idle_answer(message: dict[str, Any], ann: Player, bob: Player) -> str | None
     if kind == "party_invite":
         return {ann.user_id: "cannot_target_self", bob.user_id: None}.get(message["player"], "player_offline")
     if kind == "room_create":
-        low, high = ROOM_LIMITS[message["mode"]]
+        mode = game_modes()[message["mode"]]
+        game = game_infos().get(message.get("game", mode.game))
+        if game is None or (mode.has_teams and not game.teams):
+            return "bad_shape"
+        low, high = (
+            max(game.min_players, mode.teams if mode.has_teams else 1),
+            min(game.max_players, mode.players),
+        )
         return None if low <= message["max"] <= high else "bad_shape"
     return {
         "party_accept": "no_such_party",

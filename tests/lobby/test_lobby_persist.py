@@ -7,7 +7,7 @@ import msgpack
 import pytest
 
 from lobby.matchmaker.persist import lobby_dump, lobby_load
-from lobby.matchmaker.state import Lobby
+from lobby.matchmaker.state import Lobby, LobbyConfig
 from tests.lobby.test_lobby_state import GRACE
 
 
@@ -66,3 +66,29 @@ def test_the_loaded_lobby_goes_on_as_the_original_would():
 def test_bytes_that_are_no_lobby_state_are_refused(data):
     with pytest.raises(ValueError, match="lobby state"):
         lobby_load(data, GRACE, now=0)
+
+
+def test_a_rooms_game_is_kept_and_a_first_format_room_plays_its_modes_game():
+    lobby = busy_lobby()
+    code = lobby.room_of[7]
+    assert lobby_load(lobby_dump(lobby, now=5), GRACE, now=5).rooms[code].game == "arena"
+    old = msgpack.unpackb(lobby_dump(lobby, now=5), raw=False, strict_map_key=False)
+    old["v"], old["rooms"] = 1, [room[:7] for room in old["rooms"]]  # as format 1 wrote them
+    loaded = lobby_load(msgpack.packb(old, use_bin_type=True), GRACE, now=5)
+    assert loaded.rooms[code].game == "arena"
+    assert loaded.state_messages(8, 5) == lobby.state_messages(8, 5)
+
+
+def test_a_lobby_saved_under_other_modes_loads_without_the_modes_that_are_gone():
+    lobby = busy_lobby()
+    fewer = LobbyConfig(**{**GRACE.__dict__, "modes": {m: v for m, v in GRACE.modes.items() if m != "team"}})
+    loaded = lobby_load(lobby_dump(lobby, now=5), fewer, now=5)
+    assert set(loaded.queues) == set(GRACE.modes) - {"team"}
+    assert (loaded.status_of(1), loaded.status_of(2)) == ("idle", "idle"), "their team ticket is gone"
+    assert (loaded.status_of(4), loaded.status_of(6), loaded.status_of(7)) == ("checking", "queued", "room")
+    assert loaded.queue_message(loaded.ticket_of.get(1), 5)["mode"] == ""
+    assert loaded.pass_queues(6).matches == []
+    none = LobbyConfig(**{**GRACE.__dict__, "modes": {"team": GRACE.modes["team"]}})
+    emptied = lobby_load(lobby_dump(lobby, now=5), none, now=5)
+    assert (emptied.checks, emptied.rooms, emptied.room_of, emptied.check_of) == ({}, {}, {}, {})
+    assert [t.members for t in emptied.queues["team"]] == [[1, 2]]

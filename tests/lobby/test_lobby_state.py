@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from lobby.matchmaker.pairing import PairingConfig
 from lobby.matchmaker.state import Lobby, LobbyConfig
+from lobby.modes import game_infos, game_modes
 
 CONFIG = LobbyConfig(
-    pairing=PairingConfig(window_start=100, window_growth=25, window_max=1000, ffa_wait=20, ffa_min=3),
+    pairing=PairingConfig(window_start=100, window_growth=25, window_max=1000),
     party_max=4,
     invite_ttl=60,
     ready_timeout=15,
     list_max=200,
     server_timeout=30,
+    modes=game_modes(),  # the default modes: duel, team and ffa of the arena
+    games=game_infos(),
 )
 
 
@@ -28,7 +31,7 @@ def test_the_sockets_of_a_server_that_stopped_beating_leave_the_lobby_and_the_qu
     assert (
         "user",
         1,
-        {"t": "queue", "mode": "", "waited": 0, "window": 0, "rating": 0, "size": 0},
+        {"t": "queue", "mode": "", "waited": 0, "window": 0, "rating": 0, "size": 0, "need": 0},
     ) in out.sends
     assert out.online == [(1, False)]
     presence = lobby.flush_presence().sends

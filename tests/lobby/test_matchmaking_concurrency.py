@@ -63,8 +63,7 @@ async def play(journey: Journey, rng: random.Random, start: asyncio.Event, calm_
 @pytest.mark.timeout(120)
 @pytest.mark.usefixtures("workers")
 async def test_200_concurrent_players_each_end_in_exactly_one_match_or_still_waiting(settings):
-    settings.MM_FFA_WAIT = 1
-    settings.MM_FFA_MIN = 3
+    settings.GAME_MODES = {**settings.GAME_MODES, "ffa": {**settings.GAME_MODES["ffa"], "wait": 1, "min": 3}}
     rng = random.Random(7)
     journeys = [Journey(await new_player(f"racer{i}")) for i in range(PLAYERS)]
     await asyncio.gather(*(j.player.open() for j in journeys))

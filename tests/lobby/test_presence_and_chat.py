@@ -35,7 +35,7 @@ async def test_welcome_says_who_i_am_my_ratings_and_who_is_online():
     comm = await ann.open(expect_welcome=False)
     welcome = await recv_until(comm, "welcome")
     assert welcome["me"] == {"id": ann.user_id, "n": "ann", "guest": True}
-    assert welcome["ratings"] == {"duel": 1000, "team": 1000, "ffa": 1000}
+    assert welcome["ratings"] == {"duel": 1000, "team": 1000, "ffa": 1000, "cycles": 1000}
     assert welcome["online"] == 1
     assert welcome["players"] == [{"id": ann.user_id, "n": "ann"}]
     await ann.close()

@@ -146,8 +146,7 @@ async def test_a_party_too_big_for_the_mode_cannot_queue():
 
 
 async def test_free_for_all_starts_a_smaller_match_after_the_wait(settings):
-    settings.MM_FFA_WAIT = 1
-    settings.MM_FFA_MIN = 3
+    settings.GAME_MODES = {**settings.GAME_MODES, "ffa": {**settings.GAME_MODES["ffa"], "wait": 1, "min": 3}}
     players = await online(3)
     await queue(players, "ffa")
     ready = await accept_all(players)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import User
 
 from lobby.models import Player, Rating, RatingChange
+from lobby.modes import rated_modes
 from lobby.selectors.stats import ratings_for, ratings_of
-from lobby.services.ratings import DEFAULT_RATING, MODEL, rating_display, ratings_apply
+from lobby.services.ratings import DEFAULT_RATING, MODEL, outcome, rating_display, ratings_apply
 from match.games.arena import ARENA
 from match.models import Match, MatchSeat
 from match.services import match_finish
@@ -63,7 +66,8 @@ def test_a_duel_win_raises_the_winner_and_lowers_the_loser():
     winner, loser = rating_of(bob, "duel"), rating_of(ann, "duel")
     assert winner.rating > DEFAULT_RATING > loser.rating
     assert winner.rating == rating_display(winner.mu, winner.sigma)
-    assert (winner.games, winner.wins, loser.games, loser.wins) == (1, 1, 1, 0)
+    assert (winner.games, winner.wins, winner.losses, winner.draws) == (1, 1, 0, 0)
+    assert (loser.games, loser.wins, loser.losses, loser.draws) == (1, 0, 1, 0)
     changes = {c.user_id: c for c in RatingChange.objects.filter(match=match)}
     assert set(changes) == {ann.pk, bob.pk}
     assert (changes[bob.pk].seat, changes[bob.pk].rank, changes[bob.pk].score) == (1, 1, 10)
@@ -71,6 +75,10 @@ def test_a_duel_win_raises_the_winner_and_lowers_the_loser():
     assert changes[bob.pk].before == changes[ann.pk].before == DEFAULT_RATING
     assert (changes[bob.pk].after, changes[ann.pk].after) == (winner.rating, loser.rating)
     assert all(c.mode == "duel" and c.team == -1 for c in changes.values())
+    assert (changes[bob.pk].outcome, changes[ann.pk].outcome) == ("win", "loss")
+    for change in changes.values():  # the change is the skill part plus the certainty part
+        assert change.skill == round(40 * (rating_of(change.user, "duel").mu - MODEL.mu))
+    assert changes[bob.pk].skill > 0 > changes[ann.pk].skill
     match.refresh_from_db()
     assert match.rated
 
@@ -154,7 +162,9 @@ def test_a_seat_without_a_user_is_left_out():
     # Bob's rank is kept as played (2) and he beat the only other rated player.
     assert changes[bob.pk].rank == 2
     assert changes[bob.pk].after > DEFAULT_RATING > changes[ann.pk].after
-    assert rating_of(bob, "ffa").wins == 0
+    row = rating_of(bob, "ffa")
+    assert (row.wins, row.losses, row.draws) == (0, 1, 0), "second place of three is no win"
+    assert changes[bob.pk].outcome == "place"
 
 
 def test_a_match_with_one_rated_player_changes_nothing_but_counts_as_rated():
@@ -205,9 +215,12 @@ def test_in_free_for_all_the_gains_follow_the_ranks():
     assert len(set(after)) == 4
     assert after[0] > DEFAULT_RATING > after[-1]
     assert [rating_of(u, "ffa").wins for u in order] == [1, 0, 0, 0]
+    assert [rating_of(u, "ffa").losses for u in order] == [0, 1, 1, 1]
+    outcomes = [RatingChange.objects.get(match=match, user=u).outcome for u in order]
+    assert outcomes == ["win", "place", "place", "place"]
 
 
-def test_a_drawn_duel_leaves_both_players_equal_and_both_count_it_as_a_win():
+def test_a_drawn_duel_leaves_both_players_equal_and_counts_as_a_draw_not_a_win():
     ann, bob = make_user("ann"), make_user("bob")
     match = make_match("duel", [(ann, -1), (bob, -1)])
 
@@ -216,7 +229,123 @@ def test_a_drawn_duel_leaves_both_players_equal_and_both_count_it_as_a_win():
     a, b = rating_of(ann, "duel"), rating_of(bob, "duel")
     assert (a.mu, a.sigma, a.rating) == (b.mu, b.sigma, b.rating)
     assert a.mu == pytest.approx(MODEL.mu)
-    assert (a.wins, b.wins) == (1, 1)
+    assert [(r.games, r.wins, r.losses, r.draws) for r in (a, b)] == [(1, 0, 0, 1), (1, 0, 0, 1)]
+    for change in RatingChange.objects.filter(match=match):
+        assert (change.outcome, change.rank) == ("draw", 1)
+        # The shown number still rises (sigma shrank): all of it is certainty, none skill.
+        assert change.skill == 0
+        assert change.after - change.before > 0
+
+
+def test_a_draw_between_equals_gains_only_certainty_and_a_win_gains_skill_besides():
+    ann, bob, cat, dan = (make_user(n) for n in ("ann", "bob", "cat", "dan"))
+    drawn = make_match("duel", [(ann, -1), (bob, -1)])
+    won = make_match("duel", [(cat, -1), (dan, -1)])
+
+    finish(drawn, [entry(0, 1), entry(1, 1)])
+    finish(won, [entry(0, 1), entry(1, 2)])
+
+    draw = RatingChange.objects.get(match=drawn, user=ann)
+    win, loss = RatingChange.objects.get(match=won, user=cat), RatingChange.objects.get(match=won, user=dan)
+    certainty = draw.after - draw.before
+    assert (draw.skill, win.outcome, loss.outcome) == (0, "win", "loss")
+    assert win.skill > 0 > loss.skill
+    # The same sigma shrink as the draw's (to a point of rounding): the rest is the result's.
+    assert abs(win.after - win.before - win.skill - certainty) <= 1
+    assert abs(loss.after - loss.before - loss.skill - certainty) <= 1
+    assert win.after > draw.after > loss.after
+
+
+@pytest.mark.parametrize(
+    ("ranks", "outcomes"),
+    [
+        ([1, 2], ["win", "loss"]),
+        ([1, 1], ["draw", "draw"]),
+        ([2, 1, 3], ["place", "win", "place"]),
+        ([1, 1, 3, 4], ["draw", "draw", "place", "place"]),
+        ([1, 1, 1], ["draw", "draw", "draw"]),
+    ],
+    ids=["duel won", "duel drawn", "ffa won", "ffa first shared", "ffa all tied"],
+)
+def test_the_outcome_follows_the_rank_among_every_sides_rank(ranks, outcomes):
+    assert [outcome(rank, ranks) for rank in ranks] == outcomes
+
+
+def test_a_free_for_all_counts_first_alone_as_a_win_a_shared_first_as_a_draw_and_the_rest_as_losses():
+    users = [make_user(n) for n in ("ann", "bob", "cat", "dan")]
+    match = make_match("ffa", [(u, -1) for u in users])
+
+    finish(match, [entry(0, 1, 5), entry(1, 1, 5), entry(2, 3, 1), entry(3, 4, 0)])
+
+    rows = [rating_of(u, "ffa") for u in users]
+    assert [(r.wins, r.losses, r.draws) for r in rows] == [(0, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0)]
+    outcomes = [RatingChange.objects.get(match=match, user=u).outcome for u in users]
+    assert outcomes == ["draw", "draw", "place", "place"]
+
+
+def test_a_drawn_team_match_is_a_draw_for_all_four():
+    ann, bob, cat, dan = (make_user(n) for n in ("ann", "bob", "cat", "dan"))
+    match = make_match("team", [(ann, 0), (bob, 1), (cat, 0), (dan, 1)])
+
+    finish(
+        match,
+        [entry(0, 1, 3, team=0), entry(1, 1, 3, team=1), entry(2, 3, 1, team=0), entry(3, 3, 1, team=1)],
+        teams=[{"tm": 0, "sc": 4, "rank": 1}, {"tm": 1, "sc": 4, "rank": 1}],
+    )
+
+    for user in (ann, bob, cat, dan):
+        row = rating_of(user, "team")
+        assert (row.wins, row.losses, row.draws) == (0, 0, 1)
+        assert RatingChange.objects.get(match=match, user=user).outcome == "draw"
+
+
+def test_a_mode_configured_unrated_is_not_rated_and_has_no_leaderboard(settings):
+    settings.GAME_MODES = {**settings.GAME_MODES, "duel": {"game": "arena", "players": 2, "rated": False}}
+    ann, bob = make_user("ann"), make_user("bob")
+    match = make_match("duel", [(ann, -1), (bob, -1)])
+
+    finish(match, [entry(0, 1), entry(1, 2)])
+
+    assert not Rating.objects.exists()
+    assert "duel" not in ratings_of(user_id=ann.pk)
+    assert set(ratings_of(user_id=ann.pk).values()) == {DEFAULT_RATING}
+
+
+def test_a_new_rated_mode_from_the_settings_is_rated_with_its_own_ratings(settings):
+    settings.GAME_MODES = {**settings.GAME_MODES, "trio": {"game": "arena", "players": 3}}
+    users = [make_user(n) for n in ("ann", "bob", "cat")]
+    match = make_match("trio", [(u, -1) for u in users])
+
+    finish(match, [entry(0, 1), entry(1, 2), entry(2, 3)])
+
+    assert [rating_of(u, "trio").games for u in users] == [1, 1, 1]
+    assert rating_of(users[0], "trio").wins == 1
+    assert ratings_of(user_id=users[0].pk)["trio"] == rating_of(users[0], "trio").rating
+    assert not Rating.objects.exclude(mode="trio").exists()
+
+
+def test_the_migration_recounts_old_draws_that_were_counted_as_wins():
+    """Rows written before wins, losses and draws were apart: the backfill sorts them out."""
+    ann, bob, cat = make_user("ann"), make_user("bob"), make_user("cat")
+    drawn = make_match("duel", [(ann, -1), (bob, -1)])
+    finish(drawn, [entry(0, 1), entry(1, 1)])
+    ffa = make_match("ffa", [(ann, -1), (None, -1), (cat, -1)])
+    finish(ffa, [entry(1, 1), entry(0, 2), entry(2, 3)])
+    # As the old code left them: a draw was a win for both, no outcome, no losses or draws.
+    RatingChange.objects.update(outcome="")
+    Rating.objects.filter(mode="duel").update(wins=1, losses=0, draws=0)
+    Rating.objects.filter(mode="ffa").update(wins=0, losses=0, draws=0)
+
+    migration = importlib.import_module("lobby.migrations.0002_rating_outcomes")
+    migration.backfill(django_apps, None)
+
+    assert [(r.wins, r.losses, r.draws) for r in (rating_of(ann, "duel"), rating_of(bob, "duel"))] == [
+        (0, 0, 1),
+        (0, 0, 1),
+    ]
+    assert (rating_of(ann, "ffa").losses, rating_of(cat, "ffa").losses) == (1, 1), "a guest took first"
+    assert set(RatingChange.objects.filter(match=drawn).values_list("outcome", flat=True)) == {"draw"}
+    assert set(RatingChange.objects.filter(match=ffa).values_list("outcome", flat=True)) == {"place"}
 
 
 def test_players_sharing_a_place_in_free_for_all_gain_the_same():
@@ -250,9 +379,9 @@ def test_ratings_of_lists_every_mode():
 
     assert ratings_of(user_id=ann.pk) == {
         "duel": rating_of(ann, "duel").rating,
-        "team": DEFAULT_RATING,
-        "ffa": DEFAULT_RATING,
+        **dict.fromkeys(rated_modes()[1:], DEFAULT_RATING),
     }
+    assert rated_modes()[:3] == ["duel", "team", "ffa"]
 
 
 def test_a_player_who_forfeits_a_duel_they_led_loses_it():

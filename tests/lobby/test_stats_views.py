@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from lobby.models import Player, Rating
+from lobby.modes import rated_modes
 from match.models import Match, MatchSeat
 from match.services import match_finish
 
@@ -21,17 +22,27 @@ def make_user(name: str, *, guest: bool = False) -> User:
     return user
 
 
-def rate(user: User, mode: str, rating: int, games: int, wins: int = 0) -> None:
-    Rating.objects.create(user=user, mode=mode, mu=25.0, sigma=8.0, rating=rating, games=games, wins=wins)
+def rate(user: User, mode: str, rating: int, games: int, wins: int = 0, draws: int = 0) -> None:
+    Rating.objects.create(
+        user=user,
+        mode=mode,
+        mu=25.0,
+        sigma=8.0,
+        rating=rating,
+        games=games,
+        wins=wins,
+        draws=draws,
+        losses=games - wins - draws,
+    )
 
 
-def play_duel(winner: User, loser: User) -> Match:
+def play_duel(winner: User, loser: User, *, drawn: bool = False) -> Match:
     match = Match.objects.create(mode="duel")
     MatchSeat.objects.create(match=match, seat=0, name="w", user=winner)
     MatchSeat.objects.create(match=match, seat=1, name="l", user=loser)
     ranking = [
         {"s": 0, "n": "w", "sc": 5, "k": 5, "d": 1, "rank": 1},
-        {"s": 1, "n": "l", "sc": 1, "k": 1, "d": 5, "rank": 2},
+        {"s": 1, "n": "l", "sc": 5 if drawn else 1, "k": 1, "d": 5, "rank": 1 if drawn else 2},
     ]
     assert match_finish(
         match_id=str(match.id), result={"reason": "score", "tick": 9, "ranking": ranking}, ticks=9
@@ -46,7 +57,7 @@ def board(client: Client, mode: str = "duel", **params: str | int) -> tuple[int,
 
 def test_the_leaderboard_orders_by_rating_then_games_then_oldest_player(client):
     ann, bob, cat, dan, eve = (make_user(n) for n in ("ann", "bob", "cat", "dan", "eve"))
-    rate(ann, "duel", 1100, games=3, wins=2)
+    rate(ann, "duel", 1100, games=3, wins=1, draws=1)
     rate(bob, "duel", 1200, games=1, wins=1)
     rate(cat, "duel", 1100, games=5, wins=1)
     rate(dan, "duel", 1100, games=3)
@@ -64,7 +75,9 @@ def test_the_leaderboard_orders_by_rating_then_games_then_oldest_player(client):
         "player": {"id": ann.pk, "name": "ann", "guest": False},
         "rating": 1100,
         "games": 3,
-        "wins": 2,
+        "wins": 1,
+        "losses": 1,
+        "draws": 1,
     }
 
 
@@ -138,6 +151,7 @@ def test_a_profile_shows_ratings_in_every_mode_and_recent_matches_newest_first(c
     ann, bob = make_user("ann"), make_user("bob", guest=True)
     first = play_duel(ann, bob)
     second = play_duel(bob, ann)
+    third = play_duel(bob, ann, drawn=True)
 
     response = client.get(f"/api/players/{ann.pk}/")
 
@@ -145,21 +159,23 @@ def test_a_profile_shows_ratings_in_every_mode_and_recent_matches_newest_first(c
     body = response.json()
     assert body["player"] == {"id": ann.pk, "name": "ann", "guest": False}
     duel = Rating.objects.get(user=ann, mode="duel")
+    unplayed = {"rating": 1000, "games": 0, "wins": 0, "losses": 0, "draws": 0}
     assert body["ratings"] == {
-        "duel": {"rating": duel.rating, "games": 2, "wins": 1},
-        "team": {"rating": 1000, "games": 0, "wins": 0},
-        "ffa": {"rating": 1000, "games": 0, "wins": 0},
+        "duel": {"rating": duel.rating, "games": 3, "wins": 1, "losses": 1, "draws": 1},
+        **dict.fromkeys(rated_modes()[1:], unplayed),
     }
-    assert [r["match"] for r in body["recent"]] == [str(second.id), str(first.id)]
-    latest = body["recent"][0]
+    assert list(body["ratings"])[:3] == ["duel", "team", "ffa"]
+    assert [r["match"] for r in body["recent"]] == [str(third.id), str(second.id), str(first.id)]
+    assert [r["outcome"] for r in body["recent"]] == ["draw", "loss", "win"]
+    latest = body["recent"][1]
     assert {k: latest[k] for k in ("mode", "rank", "score", "team")} == {
         "mode": "duel",
         "rank": 2,
         "score": 1,
         "team": -1,
     }
-    assert latest["before"] == body["recent"][1]["after"]
-    assert latest["after"] == duel.rating
+    assert latest["before"] == body["recent"][2]["after"]
+    assert body["recent"][0]["after"] == duel.rating
     assert datetime.fromisoformat(latest["at"]).tzinfo is not None
 
 
@@ -185,7 +201,7 @@ def test_an_unknown_player_or_a_user_without_a_player_is_a_404(client):
 
 def test_the_leaderboard_page_shows_rows_and_marks_the_current_mode(client):
     ann, bob = make_user("ann"), make_user("<b>bob</b>", guest=True)
-    rate(ann, "team", 1234, games=7, wins=4)
+    rate(ann, "team", 1234, games=9, wins=5, draws=1)
     rate(bob, "team", 1111, games=2, wins=0)
 
     response = client.get("/leaderboard/", {"mode": "team"})
@@ -193,9 +209,8 @@ def test_the_leaderboard_page_shows_rows_and_marks_the_current_mode(client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "<td>ann</td>" in html
-    assert "<td>1234</td>" in html
-    assert "<td>7</td>" in html
-    assert "<td>4</td>" in html
+    assert "<td>1234</td><td>9</td><td>5</td><td>3</td><td>1</td>" in "".join(html.split())
+    assert '<abbr title="losses">L</abbr>' in html
     assert html.index("ann") < html.index("&lt;b&gt;bob&lt;/b&gt;")
     assert "<b>bob</b>" not in html
     assert '<a href="?mode=team" class="current" aria-current="page">team</a>' in html
@@ -233,3 +248,21 @@ def test_the_leaderboard_page_refuses_a_bad_page_number(client):
     response = client.get("/leaderboard/", {"page": "0"})
     assert response.status_code == 400
     assert "0" in response.content.decode()
+
+
+def test_the_leaderboard_and_profile_follow_the_rated_modes_of_the_settings(client, settings):
+    settings.GAME_MODES = {
+        "ffa": {"game": "arena", "players": 8, "party": 8, "rated": False},
+        "trio": {"game": "arena", "players": 3},
+        "duel": {"game": "arena", "players": 2},
+    }
+    ann = make_user("ann")
+    rate(ann, "trio", 1050, games=1, wins=1)
+
+    assert board(client, "trio")[1]["entries"][0]["player"]["name"] == "ann"
+    assert board(client, "ffa")[0] == 404, "an unrated mode has no leaderboard"
+    assert list(client.get(f"/api/players/{ann.pk}/").json()["ratings"]) == ["trio", "duel"]
+    html = client.get("/leaderboard/").content.decode()
+    assert 'class="current" aria-current="page">trio<' in html, "the first rated mode by default"
+    assert '<a href="?mode=duel">duel</a>' in html
+    assert "?mode=ffa" not in html

@@ -617,7 +617,8 @@ def test_result_ranks_by_score_then_deaths_with_shared_ranks_for_ties(
 
 def test_the_registry_serves_the_arena() -> None:
     assert get_game("arena") is ARENA
-    assert GAMES == {"arena": ARENA}
+    assert GAMES["arena"] is ARENA
+    assert next(iter(GAMES)) == "arena"  # the first registered: the default game
     assert (ARENA.name, ARENA.min_players, ARENA.max_players) == ("arena", 2, 8)
 
 

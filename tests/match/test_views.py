@@ -59,6 +59,7 @@ def test_creating_a_match_returns_one_signed_ticket_per_seat(client):
         ({"players": 2, "score_limit": 0}, "bad_request"),
         ({"players": 2, "colour": "red"}, "bad_request"),
         ({"players": 2, "game": "chess"}, "unknown_game"),
+        ({"players": 2, "game": 5}, "bad_request"),
         ([1, 2], "bad_json"),
     ],
 )
@@ -68,6 +69,31 @@ def test_bad_match_requests_get_a_clear_error_and_create_nothing(client, body, c
     assert answer["error"] == code
     assert answer["detail"]
     assert Match.objects.count() == 0
+
+
+def test_a_practice_match_plays_any_registered_game_with_that_games_player_range(client, settings):
+    settings.GAMES = ["match.games.arena", "tests.lobby.minigame"]  # "mini": the arena for 2..4
+    status, body = post(client, {"game": "mini", "players": 4})
+    assert status == 201
+    assert Match.objects.get(pk=body["id"]).game == "mini"
+    assert len(body["tickets"]) == 4
+    status, answer = post(client, {"game": "mini", "players": 5})
+    assert (status, answer["error"]) == (400, "bad_request")
+    assert "2..4" in answer["detail"]
+    status, body = post(client, {"game": "mini"})
+    assert status == 201
+    assert len(body["players"]) == 2, "the game's fewest players by default"
+    assert client.get(f"/api/matches/{body['id']}/").json()["game"] == "mini"
+
+
+def test_without_a_game_a_practice_match_plays_the_first_registered_one(client, settings):
+    settings.GAMES = ["tests.lobby.minigame", "match.games.arena"]
+    status, body = post(client, {})
+    assert status == 201
+    assert Match.objects.get(pk=body["id"]).game == "mini"
+    status, answer = post(client, {"game": "chess"})
+    assert (status, answer["error"]) == (400, "unknown_game")
+    assert "mini, arena" in answer["detail"], "the error lists the games there are"
 
 
 def test_a_body_that_is_not_json_is_refused(client):
