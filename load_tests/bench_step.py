@@ -72,6 +72,7 @@ def simulate(seats: int, ticks: int) -> tuple[list[float], list[int], int, list[
         phase=protocol.PHASE_RUNNING,
         state=ARENA.snapshot(state),
         acks=ARENA.acks(state),
+        game=ARENA.name,
     )
     return times, sizes, packed_size(ARENA.snapshot(state)), frames, len(protocol.encode(snapshot))
 

@@ -139,7 +139,7 @@ class RawServer:
     async def join(self, group: Group, seat: int, conn: ServerConnection) -> None:
         state = {"players": [player_fields(s, group.tick) for s in range(group.size)], "shots": []}
         snapshot = protocol.snapshot_message(
-            tick=group.tick, seat=seat, phase=group.phase, state=state, acks=list(group.acks)
+            tick=group.tick, seat=seat, phase=group.phase, state=state, acks=list(group.acks), game="arena"
         )
         await conn.send(protocol.encode(snapshot))
         if group.task is None and len(group.members) == group.size:

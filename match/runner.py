@@ -168,6 +168,7 @@ class MatchRunner:
             phase=self.phase,
             state=self.rules.snapshot(self.state),
             acks=self.rules.acks(self.state),
+            game=self.rules.name,
         )
         # Through the socket's relay, so the snapshot and the frames after it stay in order.
         await self._send(

@@ -357,7 +357,7 @@ def play_a_match(base: str, one: Tab, two: Tab, tmp_path: Path) -> None:
     assert (one.view()["seat"], two.view()["seat"]) == (0, 1)
     expect(one.page.locator("#hud-seat")).to_have_text("1 (Ann)")
     expect(two.page.locator("#hud-seat")).to_have_text("2 (Player 2)")
-    expect(one.page.locator("#scoreboard-body tr")).to_have_count(2)
+    expect(one.page.locator("#scoreboard-body li")).to_have_count(2)
 
     # Holding "a" or "d" in tab 2 (towards Ann if there is room) walks Player 2 sideways for
     # about a second, as tab 1 sees it; letting go stops it.

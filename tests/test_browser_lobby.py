@@ -121,6 +121,16 @@ def sign_in(tab: LobbyTab, base: str, name: str) -> None:
     tab.await_lobby("l.welcomed && l.conn === 'online' && l.me.n === arg", arg=name, what=f"{name}'s welcome")
 
 
+def signed(n: int) -> str:
+    """A rating part as the page writes it: +32, \u221212, +0."""
+    return f"+{n}" if n >= 0 else f"\u2212{-n}"
+
+
+def modes_of(tab: LobbyTab) -> dict[str, dict[str, Any]]:
+    """The modes the welcome listed, by name."""
+    return {m["mode"]: m for m in tab.lobby()["modes"]}
+
+
 def online_names(tab: LobbyTab) -> Locator:
     return tab.page.locator("#online-list li .person-name")
 
@@ -169,6 +179,13 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
         expect(online_names(tab).filter(has_text=other)).to_have_count(1)
         for mode in ("duel", "team", "ffa"):
             expect(tab.page.locator(f"#ratings .rating[data-mode={mode}] .rating-value")).to_have_text("1000")
+        # Each mode says what it needs (the welcome's modes): free-for-all may start smaller.
+        hint = "#queue-buttons li[data-mode={}] .mode-hint".format
+        expect(tab.page.locator(hint("duel"))).to_have_text("2 players")
+        expect(tab.page.locator(hint("team"))).to_have_text("4 players (teams of 2)")
+        expect(tab.page.locator(hint("ffa"))).to_have_text(
+            re.compile(r"^8 players, starts with \d+ after \d+ s$")
+        )
     expect(ann.page.locator("#lobby-me")).to_contain_text("Ann")
     expect(ann.page.get_by_role("link", name="Leaderboard")).to_have_attribute("href", "/leaderboard/")
 
@@ -219,6 +236,12 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
     ann.page.get_by_role("button", name="Queue free-for-all").click()
     ann.await_lobby("l.queue.mode === 'ffa'", what="Ann queued for free-for-all")
     expect(ann.page.locator("#queue-text")).to_contain_text("Searching Free-for-all")
+    # The current wait: how many are queued of how many, and when a smaller match may start.
+    ffa = modes_of(ann)["ffa"]
+    expect(ann.page.locator("#queue-text")).to_contain_text(
+        f"1 queued of 8, starts with {ffa['min']} after {ffa['wait']} s"
+    )
+    expect(ann.page.locator("#queue-buttons li[data-mode=ffa] .mode-hint")).to_contain_text("1 queued of 8")
     expect(ann.page.get_by_role("button", name="Queue duel")).to_be_disabled()
     ann.page.get_by_role("button", name="Leave queue").click()
     ann.await_lobby("l.queue.mode === ''", what="Ann out of the queue")
@@ -295,6 +318,18 @@ def test_two_guests_meet_queue_play_a_duel_and_see_their_ratings_change(base_url
     shot(ann.page, "lobby-results.png")
     end = next(m for m in ann.received if m["t"] == "end")["result"]
     ranks = {e["s"]: e["rank"] for e in end["ranking"]}
+    # The verdict and the rating change explained: the result's part and the certainty's part.
+    draw = len(set(ranks.values())) == 1
+    for tab, seat in ((ann, seat_ann), (bob, seat_bob)):
+        title = "Draw" if draw else "Victory" if ranks[seat] == 1 else "Defeat"
+        expect(tab.page.locator("#results-title")).to_have_text(title)
+        change = changes[tab is ann]
+        assert change["outcome"] == ("draw" if draw else "win" if ranks[seat] == 1 else "loss"), change
+        assert change["skill"] + change["certainty"] == change["after"] - change["before"], change
+        outcome = {"draw": "Draw", "win": "Win", "loss": "Loss"}[change["outcome"]]
+        skill, certainty = signed(change["skill"]), signed(change["certainty"])
+        why = f"{outcome}: {skill} for the result, {certainty} as the rating"
+        expect(tab.page.locator("#results-rating .rating-why")).to_contain_text(why)
     assert changes[True]["rank"] == ranks[seat_ann]
     assert changes[False]["rank"] == ranks[seat_bob]
     winners = [c for c in changes.values() if c["rank"] == 1]
@@ -376,6 +411,8 @@ def test_rooms_listed_joined_by_code_and_by_click_and_a_team_match_from_a_room(b
     cleo.page.get_by_role("button", name="Create room").click()
     cleo.await_lobby("l.room && l.room.mode === 'team' && l.room.public", what="the team room")
     code = cleo.lobby()["room"]["code"]
+    assert cleo.lobby()["room"]["game"] == "arena", "the room plays the mode's game"
+    expect(cleo.page.locator("#room-info")).to_contain_text("Arena \u00b7 Team 2v2 \u00b7 1/2 players")
     listed = dan.page.locator("#room-list li")
     expect(listed).to_have_count(1)
     expect(listed).to_contain_text("Cleo's room")

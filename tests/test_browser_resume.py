@@ -195,7 +195,7 @@ def wait_running(*tabs: ResumeTab) -> None:
 
 
 def scoreboard_row(tab: ResumeTab, seat: int) -> Any:
-    return tab.page.locator(f"#scoreboard-body tr[data-seat='{seat}']")
+    return tab.page.locator(f"#scoreboard-body li[data-seat='{seat}']")
 
 
 def frame_ticks(tab: ResumeTab) -> list[int]:

@@ -235,9 +235,18 @@ def seat_message(*, seat: int, resume: str, grace: int) -> dict[str, Any]:
 
 
 def snapshot_message(
-    *, tick: int, seat: int, phase: str, state: Mapping[str, Any], acks: list[int]
+    *, tick: int, seat: int, phase: str, state: Mapping[str, Any], acks: list[int], game: str
 ) -> dict[str, Any]:
-    return {"t": SNAPSHOT, "tick": tick, "seat": seat, "phase": phase, "state": state, "acks": acks}
+    """``game`` names the rules ``state`` is of: a client picks its renderer by it."""
+    return {
+        "t": SNAPSHOT,
+        "tick": tick,
+        "seat": seat,
+        "phase": phase,
+        "state": state,
+        "acks": acks,
+        "game": game,
+    }
 
 
 def phase_message(*, phase: str, present: list[int], away: list[list[int]] | None = None) -> dict[str, Any]:

@@ -62,7 +62,12 @@ def shot_wire(s: Shot) -> list[object]:
 
 
 def snapshot(state: ArenaState) -> Wire:
-    """Everything a client needs to draw the match from scratch."""
+    """Everything a client needs to draw the match from scratch.
+
+    It also carries the movement rules' numbers (``radius``, the per-tick ``speed`` and
+    ``diag_speed``, with ``w``, ``h`` and ``obs``) so the browser predicts its own moves with
+    exactly the server's integers instead of a copy of the constants that could drift.
+    """
     cfg = state.config
     return {
         "tick": state.tick,
@@ -72,6 +77,12 @@ def snapshot(state: ArenaState) -> Wire:
         "score_limit": cfg.score_limit,
         "end_tick": cfg.end_tick,
         "hz": cfg.tick_hz,
+        "radius": c.PLAYER_RADIUS,
+        "speed": cfg.move_speed,
+        "diag_speed": cfg.diag_speed,
+        "shot_radius": c.SHOT_RADIUS,
+        "max_hp": c.MAX_HP,
+        "respawn_ticks": cfg.respawn_ticks,
         "players": [player_wire(p) for p in state.players],
         "shots": [shot_wire(s) for s in state.shots],
     }

@@ -1,5 +1,10 @@
-// Browser client for the arena game: match creation, WebSocket protocol
-// (binary msgpack frames), input sampling and canvas rendering.
+// The page shell for matches, the same for every game: it creates practice matches, joins a
+// match (its ticket, or the seat's resume credential), keeps the connection (a GameNet.Link from
+// net.js: pings, reconnect with backoff) and hands the match's messages to the game's renderer,
+// window.GameClients[game] (web/static/web/games/<game>.js), which draws the canvas and reads the
+// player's controls. Around the canvas everything is the shell's: HUD, scoreboard, event feed,
+// controls, the connection banner, the waiting / results / end-state overlays, the debug overlay.
+// The contract between the two is in docs/architecture.md ("The browser client").
 //
 // Seats survive a drop: the first connection of a seat (with its ticket) is given a resume
 // credential, kept in session storage per match, and every later connection of this tab (a
@@ -12,37 +17,32 @@
 (() => {
   'use strict';
 
+  const { MATCH, PHASE, ERROR, CLOSE } = window.GameNet;
+
   // ---------------------------------------------------------------- constants
 
   const API_MATCHES = '/api/matches/';
   const NAME_MAX_CHARS = 16;
-  const DEFAULT_WORLD = { w: 1600, h: 900 };
-  const PLAYER_RADIUS = 20;
-  const SHOT_RADIUS = 4;
-  const MAX_HP = 100;
-  const AIM_STEPS = 4096;
+  const DEFAULT_GAME = 'arena';
+  const DEFAULT_ASPECT = 16 / 9;
 
-  // The server allows 30 messages/s. Inputs are spaced >= 40 ms (<= 25/s),
-  // and a sliding-window cap on everything we send is the safety net.
-  const INPUT_MIN_GAP_MS = 40;
-  const AIM_SEND_INTERVAL_MS = 50;
-  const KEEPALIVE_MS = 250;
-  const INPUT_PUMP_MS = 20;
-  const RATE_WINDOW_MS = 1000;
-  const RATE_MAX_PER_WINDOW = 28;
+  // The server allows 40 messages/s on a match socket; the renderers pace their inputs (<= 25/s)
+  // and this sliding-window cap on everything sent (pings included) is the safety net.
+  const RATE = { windowMs: 1000, max: 28 };
   const PENDING_SEQ_TTL_MS = 10000;
 
-  const PING_INTERVAL_MS = 2000;
+  const PING_INTERVAL_MS = 1000;
   // After an unexpected close the client retries with exponential backoff and jitter for as long
   // as the server keeps the seat (the `grace` of the seat message) plus a margin, then gives up.
-  const RECONNECT_BASE_MS = 500;
-  const RECONNECT_MAX_DELAY_MS = 5000;
+  const BACKOFF = { baseMs: 500, maxMs: 5000 };
   const RECONNECT_MARGIN_MS = 5000;
   const DEFAULT_GRACE_SECONDS = 30; // until the server says (a first connection that never got in)
   // A socket that hears nothing, not even the pong to a ping sent this long ago, is dead (a path
   // that died without a reset): dropped and reconnected. Also the limit for a hanging handshake.
   const STALL_MS = 10000;
-  const WATCHDOG_MS = 1000;
+  // Admitted sockets in a row that found no tick worker for the match (`unavailable`, each after
+  // the server asked for ~10 s): nothing runs the match any more (the server restarted, losing it).
+  const UNAVAILABLE_LIMIT = 2;
   const BANNER_REFRESH_MS = 250;
   const RESUMED_NOTICE_MS = 3000;
 
@@ -50,9 +50,8 @@
   const TOAST_MS = 3500;
   const FEED_TTL_MS = 6000;
   const FEED_MAX_ENTRIES = 6;
-  const HIT_FLASH_MS = 160;
-  // Jumps longer than this between two frames are respawns/teleports: draw them without sliding.
-  const SNAP_DISTANCE = 150;
+  const FEED_REPEAT_MS = 1000; // the same line again this soon is one event told twice
+  const DEBUG_KEYS = new Set(['F3', 'Backquote']);
 
   const SEAT_COLOURS = [
     '#e6194b', '#3cb44b', '#4363d8', '#f58231',
@@ -61,63 +60,74 @@
   // Team matches colour players by team ("tm" 0/1 in the player maps) instead of by seat.
   const TEAM_COLOURS = ['#3d8bff', '#ff8c1a'];
   const TEAM_NAMES = ['Blue', 'Orange'];
+  const FORFEITED_COLOUR = '#7a7f85';
 
   // Closes after which the client reconnects by itself (with the seat's resume credential):
   // 1012 the server restarts, 1011 a server-side failure on this socket, 4503 no tick worker
   // answered; and every other code below 4000 (1006: the connection was cut).
-  const RECONNECT_CLOSE_CODES = new Set([1011, 1012, 4503]);
+  const RECONNECT_CLOSE_CODES = new Set([CLOSE.INTERNAL, CLOSE.RESTARTING, CLOSE.UNAVAILABLE]);
 
-  // Final states: the server sends an error just before a 4xxx close (Daphne drops close
-  // reasons), so the error code says which one it is; the close code is the fallback.
-  // `retry`: the label of a button that tries again; `forget`: the resume credential is useless.
+  // How a match ends for this tab when it cannot go on. The server sends an error just before a
+  // 4xxx close (Daphne drops close reasons), so the error code says which one it is; the close
+  // code is the fallback. `retry`: the label of a button that tries again (only where trying
+  // again can work); `forget`: the resume credential opens nothing any more.
   const FINAL_STATES = {
-    seat_taken: {
+    [ERROR.SEAT_TAKEN]: {
       title: 'Seat taken',
       text: 'This seat is already taken: it is open in another tab or on another device. '
         + 'Only the browser tab that holds it can come back to it.',
     },
-    replaced: {
+    [ERROR.REPLACED]: {
       title: 'Playing in another tab',
       text: 'This seat was opened in another tab or window, which plays it now.',
       retry: 'Play here instead',
     },
-    resume_invalid: {
+    [ERROR.RESUME_INVALID]: {
       title: 'Cannot rejoin',
-      text: 'The key that brings this tab back to its seat is no longer valid.',
+      text: 'The key that brings this tab back to its seat is no longer valid '
+        + '(the server was reset, or the match was replaced), so this seat cannot be resumed.',
       forget: true,
     },
-    ticket_invalid: { title: 'Cannot join', text: 'Your invite ticket is missing or invalid.' },
-    ticket_expired: { title: 'Cannot join', text: 'Your invite ticket has expired.' },
-    wrong_match: { title: 'Cannot join', text: 'This ticket belongs to a different match.' },
-    wrong_player: { title: 'Cannot join', text: 'This seat belongs to another player.' },
-    no_such_match: { title: 'Match not found', text: 'This match does not exist (any more).', forget: true },
-    match_over: { title: 'Match over', text: 'This match is already over.', forget: true },
+    [ERROR.TICKET_INVALID]: { title: 'Cannot join', text: 'Your invite ticket is missing or invalid.' },
+    [ERROR.TICKET_EXPIRED]: { title: 'Cannot join', text: 'Your invite ticket has expired.' },
+    [ERROR.WRONG_MATCH]: { title: 'Cannot join', text: 'This ticket belongs to a different match.' },
+    [ERROR.WRONG_PLAYER]: { title: 'Cannot join', text: 'This seat belongs to another player.' },
+    [ERROR.NO_SUCH_MATCH]: {
+      title: 'Match not found',
+      text: 'This match does not exist (any more).',
+      forget: true,
+    },
+    [ERROR.MATCH_OVER]: { title: 'Match over', text: 'This match is already over.', forget: true },
+    match_gone: {
+      title: 'Match gone',
+      text: 'The server no longer runs this match: it restarted and the match was lost with it. '
+        + 'It cannot be resumed.',
+      forget: true,
+    },
+    lost: {
+      title: 'Connection lost',
+      retry: 'Try again',
+    },
   };
   const CLOSE_STATES = {
-    4400: { text: 'The server rejected a message from this client (protocol violation).' },
-    4401: FINAL_STATES.ticket_invalid,
-    4403: FINAL_STATES.wrong_match,
-    4404: FINAL_STATES.no_such_match,
-    4409: FINAL_STATES.replaced,
-    4410: FINAL_STATES.match_over,
-    4429: { text: 'Disconnected for sending too many messages.' },
+    [CLOSE.PROTOCOL]: { text: 'The server rejected a message from this client (protocol violation).' },
+    [CLOSE.UNAUTHORIZED]: FINAL_STATES[ERROR.TICKET_INVALID],
+    [CLOSE.FORBIDDEN]: FINAL_STATES[ERROR.WRONG_MATCH],
+    [CLOSE.NOT_FOUND]: FINAL_STATES[ERROR.NO_SUCH_MATCH],
+    [CLOSE.REPLACED]: FINAL_STATES[ERROR.REPLACED],
+    [CLOSE.GONE]: FINAL_STATES[ERROR.MATCH_OVER],
+    [CLOSE.FLOOD]: { text: 'Disconnected for sending too many messages.' },
   };
   // Errors that come just before a close: the final state (or the reconnect) says it, not a toast.
-  const CLOSING_ERRORS = new Set([...Object.keys(FINAL_STATES), 'unavailable', 'shutting_down']);
+  const CLOSING_ERRORS = new Set([
+    ...Object.keys(FINAL_STATES), ERROR.UNAVAILABLE, ERROR.SHUTTING_DOWN,
+  ]);
 
   const END_REASONS = {
     score: 'The score limit was reached.',
     time: 'Time is up.',
     forfeit: 'The other side forfeited.',
-    aborted: 'The match was aborted.',
-  };
-
-  const KEY_ACTIONS = {
-    KeyW: 'up', ArrowUp: 'up',
-    KeyS: 'down', ArrowDown: 'down',
-    KeyA: 'left', ArrowLeft: 'left',
-    KeyD: 'right', ArrowRight: 'right',
-    Space: 'fire',
+    aborted: 'The match was aborted (the server stopped it): it has no result.',
   };
 
   const STORAGE_NAME = 'arena:name';
@@ -131,7 +141,17 @@
   const config = {
     tickHz: Number(document.body.dataset.tickHz) || 20,
     maxPlayers: Number(document.body.dataset.maxPlayers) || 8,
+    games: readJson('games-data') || [], // [{game, min, max}], the default first
   };
+
+  function readJson(id) {
+    try {
+      const node = document.getElementById(id);
+      return node ? JSON.parse(node.textContent) : null;
+    } catch {
+      return null;
+    }
+  }
 
   function freshGame() {
     return {
@@ -143,60 +163,51 @@
       phase: null,            // 'waiting' | 'running' | 'over'
       present: [],
       away: new Map(),        // seat -> tick at which it forfeits unless it comes back
-      state: null,            // authoritative state S from the last snapshot plus frames
-      players: new Map(),     // seat -> player object (the same objects as state.players)
-      shots: new Map(),       // shot id -> [id, owner, x0, y0, vx, vy, t0]
-      prevPos: new Map(),     // seat -> {x, y} drawn when the current frame arrived
-      frameAt: 0,             // performance.now() of the current frame
+      tick: null,             // the newest tick this tab has (snapshot, then frames)
+      hz: null,
+      endTick: null,          // from the snapshot's state, for games that have them
+      scoreLimit: null,
+      aspect: null,           // width / height of the game's world
+      name: null,             // the game, from the snapshot
+      renderer: null,
+      players: [],            // the renderer's player list, refreshed with the HUD
+      names: new Map(),       // seat -> name
       lostFrames: 0,
-      koTick: new Map(),      // seat -> tick of the knock-out
-      respawnTicks: null,     // learned from the first ko -> respawn pair
-      flashUntil: new Map(),  // seat -> performance.now() deadline
       feed: [],               // [{text, at}]
       fatal: false,
       finalState: null,       // why the connection ended for good (an error code, 'lost', ...)
+      unavailable: 0,         // admitted sockets in a row that found no tick worker
       fromLobby: false,       // the lobby started this match
-      mode: null,             // lobby mode: duel | team | ffa
+      mode: null,             // lobby mode: duel | team | ffa | ...
+      result: null,
+      outcome: null,          // {kind, title, placing} of the result, for this seat
+      endedAway: false,       // the match ended while this tab was not connected
     };
   }
   const game = freshGame();
 
-  function freshNet() {
+  function freshConn() {
     return {
-      ws: null,
       synced: false,          // a snapshot arrived on this socket; the server rejects input before that
+      admitted: false,        // the seat message arrived on this socket
       status: 'idle',
       via: null,              // 'ticket' | 'resume': how the current socket asked to get in
       lastError: null,        // code of the last error message on the current socket
-      connectedAt: 0,         // performance.now() when the current socket was opened
-      lastMessageAt: 0,
       dropAt: null,           // performance.now() of the unexpected close being recovered from
-      reconnectAttempts: 0,
-      reconnectTimer: null,
-      nextAttemptAt: 0,
-      sockets: 0,             // sockets opened for this match
       resumed: 0,             // snapshots that put this tab back on its seat
       resumedUntil: 0,        // the "resumed" notice shows until then
-      pingTimer: null,
-      pingSentAt: new Map(),
-      rttMs: null,
-      sendTimes: [],
     };
   }
-  const net = { ...freshNet(), pingId: 0 };
+  const conn = freshConn();
 
   const input = {
     seq: 0,                 // kept across reconnects
-    heldKeys: new Set(),
-    mouseDown: false,
-    mouseClient: null,      // {x, y} in client pixels
-    aim: 0,
-    lastSent: null,
-    lastSentAt: -Infinity,
     pendingSeqs: new Map(), // seq -> performance.now() at send
     lastAck: 0,
     latencyMs: null,
   };
+
+  const meter = { frames: 0, since: 0, fps: 0, debugShown: false };
 
   // --------------------------------------------------------------------- DOM
 
@@ -206,6 +217,8 @@
     lobbyScreen: $('lobby-screen'),
     createForm: $('create-form'),
     nameInput: $('name-input'),
+    gameChoice: $('game-choice'),
+    gameSelect: $('game-select'),
     playersSelect: $('players-select'),
     createButton: $('create-button'),
     createError: $('create-error'),
@@ -218,19 +231,27 @@
     hudPing: $('hud-ping'),
     hudLatency: $('hud-latency'),
     hudLost: $('hud-lost'),
+    matchBar: $('match-bar'),
+    controls: $('controls'),
+    debugToggle: $('debug-toggle'),
+    debugOverlay: $('debug-overlay'),
     stage: $('stage'),
     canvas: $('arena'),
     scoreboardBody: $('scoreboard-body'),
+    teamScores: $('team-scores'),
     killFeed: $('kill-feed'),
     waitingOverlay: $('waiting-overlay'),
     waitingTitle: $('waiting-title'),
     inviteList: $('invite-list'),
     resultsOverlay: $('results-overlay'),
+    resultsTitle: $('results-title'),
+    resultsPlacing: $('results-placing'),
     resultsReason: $('results-reason'),
+    resultsAway: $('results-away'),
+    resultsHead: $('results-head'),
     resultsBody: $('results-body'),
     resultsTeams: $('results-teams'),
     resultsRating: $('results-rating'),
-    teamScores: $('team-scores'),
     fatalOverlay: $('fatal-overlay'),
     fatalTitle: $('fatal-title'),
     fatalMessage: $('fatal-message'),
@@ -242,7 +263,6 @@
     lobbyButtons: [...document.querySelectorAll('.back-to-lobby')],
     toast: $('toast'),
   };
-  const ctx = dom.canvas.getContext('2d');
 
   function el(tag, props = {}, children = []) {
     const node = Object.assign(document.createElement(tag), props);
@@ -252,45 +272,38 @@
 
   // ------------------------------------------------------------------ helpers
 
-  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
-  const lerp = (a, b, t) => a + (b - a) * t;
-  const seatColour = (seat) => SEAT_COLOURS[seat % SEAT_COLOURS.length];
-  const teamOf = (seat) => {
-    const p = game.players.get(seat);
-    return p && (p.tm === 0 || p.tm === 1) ? p.tm : null;
-  };
-  const playerColour = (seat) => {
-    const team = teamOf(seat);
-    return team === null ? seatColour(seat) : TEAM_COLOURS[team];
-  };
-  const world = () => game.state || DEFAULT_WORLD;
-  const tickRate = () => (game.state && game.state.hz) || config.tickHz;
+  const seatColour = (seat) => SEAT_COLOURS[((seat % SEAT_COLOURS.length) + SEAT_COLOURS.length) % SEAT_COLOURS.length];
+  const teamColour = (team) => TEAM_COLOURS[team] || '#cccccc';
+  const teamName = (team) => TEAM_NAMES[team] || `Team ${team + 1}`;
   const isGameScreen = () => !dom.gameScreen.hidden;
+  const tickRate = () => game.hz || config.tickHz;
+  const playerOf = (seat) => game.players.find((p) => p.s === seat) || null;
+  const hasTeam = (p) => p && (p.tm === 0 || p.tm === 1);
+  const playerColour = (p) => (p.ff ? FORFEITED_COLOUR : hasTeam(p) ? teamColour(p.tm) : seatColour(p.s));
 
   function playerName(seat) {
-    const p = game.players.get(seat);
-    return p ? p.n : `Player ${seat + 1}`;
+    return game.names.get(seat) || `Player ${seat + 1}`;
+  }
+
+  function ordinal(n) {
+    const tens = n % 100;
+    const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' }[n % 10] || 'th');
+    return `${n}${suffix}`;
   }
 
   // Whole seconds until an away seat forfeits, by the match clock.
   function secondsToForfeit(seat) {
     const at = game.away.get(seat);
-    if (at === undefined || !game.state) return null;
-    return Math.max(0, Math.ceil((at - game.state.tick) / tickRate()));
+    if (at === undefined || game.tick === null) return null;
+    return Math.max(0, Math.ceil((at - game.tick) / tickRate()));
   }
 
-  // Another player's connection, as shown on their avatar and in the scoreboard.
-  // {kind: 'forfeited' | 'away', text, short} or null while they are playing.
-  function seatStatus(seat) {
-    const p = game.players.get(seat);
-    if (p && p.ff) return { kind: 'forfeited', text: 'forfeited', short: 'forfeited' };
-    if (seat === game.mySeat || !game.away.has(seat)) return null;
-    const left = secondsToForfeit(seat);
-    return {
-      kind: 'away',
-      text: `disconnected \u2014 back within ${left}s or forfeits`,
-      short: `away \u00b7 ${left}s`,
-    };
+  // Another player's connection, as shown in the scoreboard (and by renderers on the avatar).
+  // {kind: 'forfeited' | 'away', text} or null while they are playing.
+  function seatStatus(p) {
+    if (p.ff) return { kind: 'forfeited', text: 'forfeited' };
+    if (p.s === game.mySeat || !game.away.has(p.s)) return null;
+    return { kind: 'away', text: `disconnected \u2014 back within ${secondsToForfeit(p.s)}s or forfeits` };
   }
 
   function readCookie(name) {
@@ -306,6 +319,10 @@
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
   }
 
+  function joinNames(names) {
+    return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  }
+
   let toastTimer = null;
   // kind: 'error' (default) or 'info'.
   function showToast(text, kind = 'error') {
@@ -319,16 +336,34 @@
   // One screen at a time: start (sign-in and practice), lobby, game.
   function showScreen(screen) {
     for (const section of document.querySelectorAll('.screen')) section.hidden = section !== screen;
+    if (screen === dom.gameScreen) layoutCanvas();
   }
 
   // ------------------------------------------------------------- start screen
 
   function initStartScreen() {
-    for (let n = 2; n <= config.maxPlayers; n++) {
-      dom.playersSelect.append(el('option', { value: String(n), textContent: String(n) }));
-    }
+    const clients = window.GameClients || {};
+    dom.gameSelect.replaceChildren(...config.games.map((g) => el('option', {
+      value: g.game,
+      textContent: (clients[g.game] && clients[g.game].title) || g.game,
+    })));
+    dom.gameChoice.hidden = config.games.length < 2; // one game: nothing to choose
+    dom.gameSelect.addEventListener('change', updatePlayerOptions);
+    updatePlayerOptions();
     dom.nameInput.value = localStorage.getItem(STORAGE_NAME) || '';
     dom.createForm.addEventListener('submit', onCreateSubmit);
+  }
+
+  // Players per match of the chosen game.
+  function updatePlayerOptions() {
+    const chosen = config.games.find((g) => g.game === dom.gameSelect.value);
+    const [low, high] = chosen ? [chosen.min, chosen.max] : [2, config.maxPlayers];
+    const previous = Number(dom.playersSelect.value) || low;
+    dom.playersSelect.replaceChildren();
+    for (let n = Math.max(2, low); n <= high; n++) {
+      dom.playersSelect.append(el('option', { value: String(n), textContent: String(n) }));
+    }
+    dom.playersSelect.value = String(Math.min(high, Math.max(low, previous)));
   }
 
   // Without the lobby script (or before it decides) the start screen is the practice form.
@@ -354,7 +389,7 @@
     localStorage.setItem(STORAGE_NAME, name);
     dom.createButton.disabled = true;
     try {
-      const match = await postMatch(Number(dom.playersSelect.value), name);
+      const match = await postMatch(Number(dom.playersSelect.value), name, dom.gameSelect.value);
       onMatchCreated(match);
     } catch (err) {
       showCreateError(err.message);
@@ -363,7 +398,10 @@
     }
   }
 
-  async function postMatch(players, name) {
+  // `game` only when there is a choice (absent: the default game).
+  async function postMatch(players, name, game) {
+    const body = { players, names: [name] };
+    if (game && config.games.length > 1) body.game = game;
     let response;
     try {
       response = await fetch(API_MATCHES, {
@@ -373,18 +411,18 @@
           'Content-Type': 'application/json',
           'X-CSRFToken': readCookie('csrftoken'),
         },
-        body: JSON.stringify({ players, names: [name] }),
+        body: JSON.stringify(body),
       });
     } catch {
       throw new Error('Could not reach the server.');
     }
-    const body = await response.json().catch(() => null);
+    const reply = await response.json().catch(() => null);
     if (!response.ok) {
-      const detail = body && (body.detail || body.error);
+      const detail = reply && (reply.detail || reply.error);
       throw new Error(detail || `Could not create the match (HTTP ${response.status}).`);
     }
-    if (!body || !Array.isArray(body.tickets)) throw new Error('Unexpected reply from the server.');
-    return body;
+    if (!reply || !Array.isArray(reply.tickets)) throw new Error('Unexpected reply from the server.');
+    return reply;
   }
 
   function onMatchCreated(match) {
@@ -412,14 +450,15 @@
     const field = el('input', { type: 'text', readOnly: true, value: invite.url, className: 'invite-url' });
     const copy = el('button', { type: 'button', textContent: 'Copy' });
     copy.addEventListener('click', () => copyText(invite.url, field, copy));
-    const status = el('span', { className: 'invite-status' });
+    const swatch = el('span', { className: 'swatch' });
+    swatch.style.background = seatColour(invite.seat);
     const item = el('li', {}, [
-      el('span', { className: 'swatch' }),
+      swatch,
       el('span', { className: 'invite-name', textContent: invite.name }),
-      status, field, copy,
+      el('span', { className: 'invite-status' }),
+      field, copy,
     ]);
     item.dataset.seat = String(invite.seat);
-    item.querySelector('.swatch').style.background = playerColour(invite.seat);
     return item;
   }
 
@@ -468,34 +507,37 @@
     renderInvites();
     updateLobbyButtons();
     updateOverlays();
-    layoutCanvas();
     if (ticket || game.resume) connect();
-    else showFinal('ticket_invalid');
+    else showFinal(ERROR.TICKET_INVALID);
   }
 
   // Close this tab's match socket (if any) and forget the match, so another one can start.
   function leaveGame({ keepUrl = false } = {}) {
-    const ws = net.ws;
-    net.ws = null;
-    clearTimeout(net.reconnectTimer);
-    clearInterval(net.pingTimer);
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    link.close(CLOSE.NORMAL);
+    link = newLink();
+    destroyRenderer();
     Object.assign(game, freshGame());
-    Object.assign(net, freshNet());
-    Object.assign(input, {
-      seq: 0, mouseDown: false, lastSent: null, lastSentAt: -Infinity,
-      pendingSeqs: new Map(), lastAck: 0, latencyMs: null,
-    });
-    input.heldKeys.clear();
+    Object.assign(conn, freshConn());
+    Object.assign(input, { seq: 0, pendingSeqs: new Map(), lastAck: 0, latencyMs: null });
     setStatus('idle');
     for (const node of [dom.hudSeat, dom.hudTime, dom.hudLimit, dom.hudPing, dom.hudLatency]) node.textContent = '-';
     dom.hudLost.hidden = true;
     dom.scoreboardBody.replaceChildren();
     dom.teamScores.hidden = true;
+    dom.controls.replaceChildren();
     dom.resultsBody.replaceChildren();
     dom.resultsTeams.hidden = true;
+    dom.resultsPlacing.hidden = true;
+    dom.resultsAway.hidden = true;
+    delete dom.resultsOverlay.dataset.outcome;
     dom.resultsRating.hidden = true;
     dom.resultsRating.replaceChildren();
+    // Nothing of the last match stays on screen (a renderer on another context type clears its own).
+    const ctx = dom.canvas.getContext('2d');
+    if (ctx) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, dom.canvas.width, dom.canvas.height);
+    }
     renderFeed();
     updateOverlays();
     renderConnBanner();
@@ -556,21 +598,20 @@
   }
 
   function updateOverlays() {
-    const over = game.phase === 'over';
+    const over = game.phase === PHASE.OVER;
     dom.resultsOverlay.hidden = !over;
     dom.fatalOverlay.hidden = !game.fatal || over;
-    dom.waitingOverlay.hidden = over || game.fatal || game.phase === 'running';
-    const total = game.players.size || game.invites.length + 1;
-    dom.waitingTitle.textContent = game.phase === 'waiting'
+    dom.waitingOverlay.hidden = over || game.fatal || game.phase === PHASE.RUNNING;
+    const total = game.names.size || game.invites.length + 1;
+    dom.waitingTitle.textContent = game.phase === PHASE.WAITING
       ? `Waiting for players (${game.present.length}/${total})`
       : 'Connecting\u2026';
   }
 
   // The connection ended for good. `state`: {title, text, retry (a button label), forget}.
   function showFatal(state, code = 'closed') {
-    clearTimeout(net.reconnectTimer);
-    net.reconnectTimer = null;
-    net.dropAt = null;
+    link.cancelRetry();
+    conn.dropAt = null;
     game.fatal = true;
     game.finalState = code;
     if (state.forget) forgetResume();
@@ -578,7 +619,7 @@
     dom.fatalMessage.textContent = state.text;
     dom.retryButton.textContent = state.retry || 'Try again';
     dom.retryButton.hidden = !state.retry;
-    releaseControls();
+    callRenderer('releaseControls');
     updateOverlays();
     renderConnBanner();
   }
@@ -587,58 +628,113 @@
     showFatal(FINAL_STATES[code], code);
   }
 
-  function joinNames(names) {
-    return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  // ------------------------------------------------------------------ results
+
+  // Victory / Defeat / Draw / a placing, for this seat, as the lobby's ratings count it
+  // (`rating.outcome`). The sides are the teams when there are teams, else the players; equal
+  // rank is a shared placing. Victory: first alone. Draw: first, shared with another side (a
+  // 2-2, or a tie at the top of a free-for-all). Otherwise Defeat when there were two sides, and
+  // the placing ("3rd of 6") when more. A forfeited seat lost. A watcher gets no verdict.
+  function outcomeOf(result, seat) {
+    const ranking = (result && result.ranking) || [];
+    if (!ranking.length) return { kind: 'aborted', title: 'Match aborted', placing: '' };
+    const me = ranking.find((r) => r.s === seat);
+    if (!me) {
+      const winners = ranking.filter((r) => r.rank === 1).map((r) => r.n);
+      return { kind: 'over', title: 'Match over', placing: winners.length === 1 ? `${winners[0]} wins` : '' };
+    }
+    const teams = Array.isArray(result.teams) && hasTeam(me) ? result.teams : null;
+    const sides = teams || ranking;
+    const mine = (teams && teams.find((t) => t.tm === me.tm)) || me;
+    const shared = sides.filter((s) => s.rank === mine.rank).length > 1;
+    const placing = sides.length > 2 ? `${shared ? 'shared ' : ''}${ordinal(mine.rank)} of ${sides.length}` : '';
+    if (me.ff || mine.ff) return { kind: 'defeat', title: 'Defeat', placing: placing || 'You forfeited' };
+    if (mine.rank === 1) return shared ? { kind: 'draw', title: 'Draw', placing } : { kind: 'victory', title: 'Victory', placing };
+    if (sides.length > 2) return { kind: 'place', title: `${ordinal(mine.rank)} place`, placing };
+    return { kind: 'defeat', title: 'Defeat', placing };
   }
+
+  // Columns of the placings table: rank and name, then the numbers the entries carry.
+  const RESULT_COLUMNS = [['sc', 'Score'], ['k', 'Kills'], ['d', 'Deaths']];
 
   function showResults(result) {
     const ranking = (result && result.ranking) || [];
     const reason = result && result.reason;
+    game.result = result;
+    game.outcome = outcomeOf(result, game.mySeat);
+    dom.resultsOverlay.dataset.outcome = game.outcome.kind;
+    dom.resultsTitle.textContent = game.outcome.title;
+    dom.resultsPlacing.textContent = game.outcome.placing;
+    dom.resultsPlacing.hidden = !game.outcome.placing;
+
     // Forfeited seats (away longer than the grace period) are ranked last and named.
     const forfeited = ranking.filter((r) => r.ff).map((r, i) => (r.s !== game.mySeat ? r.n : i ? 'you' : 'You'));
     const forfeitText = forfeited.length ? `${joinNames(forfeited)} forfeited.` : '';
     dom.resultsReason.textContent = reason === 'forfeit' && forfeitText
       ? forfeitText
       : [END_REASONS[reason] || '', forfeitText].filter(Boolean).join(' ');
+    dom.resultsAway.hidden = !game.endedAway;
+
     const teams = (result && Array.isArray(result.teams)) ? result.teams : null;
     dom.resultsTeams.hidden = !teams;
     if (teams) {
-      const teamName = (tm) => TEAM_NAMES[tm] || `Team ${tm}`;
       const winners = teams.filter((t) => t.rank === 1);
       const score = teams.map((t) => `${teamName(t.tm)} ${t.sc}${t.ff ? ' (forfeited)' : ''}`).join(' : ');
       dom.resultsTeams.textContent = winners.length === 1
-        ? `${TEAM_NAMES[winners[0].tm] || 'A'} team wins (${score})`
+        ? `${teamName(winners[0].tm)} team wins (${score})`
         : `Draw (${score})`;
     }
+
+    const columns = RESULT_COLUMNS.filter(([key]) => ranking.some((r) => typeof r[key] === 'number'));
+    dom.resultsHead.replaceChildren(el('tr', {}, [
+      el('th', { textContent: '#' }), el('th', { textContent: 'Name' }),
+      ...columns.map(([, label]) => el('th', { textContent: label })),
+    ]));
     dom.resultsBody.replaceChildren(...ranking.map((r) => {
       const name = el('td', { textContent: r.n + (r.s === game.mySeat ? ' (you)' : '') });
-      if (r.tm === 0 || r.tm === 1) {
+      if (hasTeam(r)) {
         const swatch = el('span', { className: 'swatch' });
-        swatch.style.background = TEAM_COLOURS[r.tm];
+        swatch.style.background = teamColour(r.tm);
         name.prepend(swatch, ' ');
       }
       if (r.ff) name.append(' ', el('span', { className: 'seat-status forfeited', textContent: 'forfeited' }));
+      const shared = ranking.filter((o) => o.rank === r.rank).length > 1;
       const row = el('tr', {}, [
-        el('td', { textContent: String(r.rank) }),
+        el('td', { textContent: `${shared ? '=' : ''}${r.rank}` }),
         name,
-        el('td', { textContent: String(r.sc) }),
-        el('td', { textContent: String(r.k) }),
-        el('td', { textContent: String(r.d) }),
+        ...columns.map(([key]) => el('td', { textContent: String(r[key] ?? '') })),
       ]);
+      row.dataset.seat = String(r.s);
       row.classList.toggle('me', r.s === game.mySeat);
       row.classList.toggle('forfeited', Boolean(r.ff));
       return row;
     }));
   }
 
+  // Lines under the results (the lobby's rating change for this match, and how it came about).
+  function addResultsNote(matchId, text, detail = '') {
+    if (matchId !== game.matchId) return;
+    if ([...dom.resultsRating.children].some((note) => note.dataset.text === text)) return;
+    const note = el('li', {}, [el('span', { className: 'rating-line', textContent: text })]);
+    if (detail) note.append(el('span', { className: 'rating-why', textContent: detail }));
+    note.dataset.text = text;
+    dom.resultsRating.append(note);
+    dom.resultsRating.hidden = false;
+  }
+
+  // --------------------------------------------------------------------- feed
+
   function addFeed(text) {
-    game.feed.push({ text, at: performance.now() });
+    const now = performance.now();
+    if (game.feed.some((f) => f.text === text && now - f.at < FEED_REPEAT_MS)) return;
+    game.feed.push({ text: String(text), at: now });
     if (game.feed.length > FEED_MAX_ENTRIES) game.feed.shift();
     renderFeed();
   }
 
   function renderFeed() {
-    dom.killFeed.replaceChildren(...game.feed.map((f) => el('li', { textContent: f.text })));
+    // Newest first: the bar shows as many as fit.
+    dom.killFeed.replaceChildren(...game.feed.slice().reverse().map((f) => el('li', { textContent: f.text })));
   }
 
   function pruneFeed(now) {
@@ -647,98 +743,188 @@
     if (game.feed.length !== before) renderFeed();
   }
 
+  // ------------------------------------------------------------ the renderer
+
+  // What a renderer may use (the contract in docs/architecture.md).
+  const host = {
+    canvas: dom.canvas,
+    get seat() { return game.mySeat; },
+    get tickHz() { return tickRate(); },
+    sendInput,
+    playerName,
+    seatColour,
+    teamColour,
+    feed: addFeed,
+    net: () => ({ rttMs: link.rttMs, jitterMs: link.jitterMs, live: isLive() }),
+  };
+
+  // The renderer for `name`, created on the first snapshot (the game is named there).
+  function ensureRenderer(name) {
+    const clients = window.GameClients || {};
+    const chosen = clients[name] ? name : DEFAULT_GAME;
+    if (game.renderer && game.name === chosen) return true;
+    destroyRenderer();
+    const client = clients[chosen];
+    if (!client) {
+      showFatal({ title: 'Cannot show this game', text: `This page has no renderer for the game ${JSON.stringify(name)}.` }, 'no_renderer');
+      return false;
+    }
+    if (chosen !== name) console.warn(`No renderer for the game ${JSON.stringify(name)}; using ${chosen}`);
+    game.name = chosen;
+    try {
+      game.renderer = client.create(host);
+    } catch (err) {
+      console.error('The game renderer failed to start', err);
+      game.renderer = null;
+      return false;
+    }
+    renderControls(client);
+    return true;
+  }
+
+  function destroyRenderer() {
+    callRenderer('destroy');
+    game.renderer = null;
+  }
+
+  // A renderer's failure must not take the connection or the page down with it.
+  function callRenderer(method, arg) {
+    const renderer = game.renderer;
+    if (!renderer || typeof renderer[method] !== 'function') return undefined;
+    try {
+      return renderer[method](arg);
+    } catch (err) {
+      console.error(`The game renderer failed in ${method}()`, err);
+      return undefined;
+    }
+  }
+
+  function rendererDebug() {
+    const extra = callRenderer('debug');
+    return extra && typeof extra === 'object' ? extra : {};
+  }
+
+  // The renderer's players, for the scoreboard, the names and the input gate.
+  function refreshPlayers() {
+    const players = rendererDebug().players;
+    if (!Array.isArray(players)) return;
+    game.players = players;
+    for (const p of players) {
+      if (Number.isInteger(p.s) && typeof p.n === 'string') game.names.set(p.s, p.n);
+    }
+  }
+
+  function renderControls(client) {
+    const controls = Array.isArray(client.controls) ? client.controls : [];
+    dom.controls.replaceChildren(...controls.flatMap(([keys, action], i) => [
+      ...(i ? [' \u00b7 '] : []),
+      el('kbd', { textContent: keys }), ` ${action}`,
+    ]));
+    dom.controls.setAttribute('aria-label', `Controls of ${client.title || game.name}`);
+  }
+
+  function isLive() {
+    return Boolean(conn.synced && link.isOpen());
+  }
+
+  function mayPlay() {
+    const me = playerOf(game.mySeat);
+    return game.phase === PHASE.RUNNING && !game.fatal && game.mySeat !== null && !(me && me.ff) && isLive();
+  }
+
+  // host.sendInput: number the input and send it; null when it did not go out.
+  function sendInput(fields) {
+    if (!mayPlay()) return null;
+    const seq = input.seq + 1;
+    if (!link.send({ ...fields, t: MATCH.INPUT, seq })) return null;
+    input.seq = seq;
+    input.pendingSeqs.set(seq, performance.now());
+    return seq;
+  }
+
   // ---------------------------------------------------------------- network
 
+  // One link per match (its socket count, backoff and round trips are the match's).
+  function newLink() {
+    return new window.GameNet.Link({
+      url: socketUrl,
+      onConnecting: onSocketConnecting,
+      onOpen: onSocketOpen,
+      onMessage: onSocketMessage,
+      onClose: onSocketClose,
+      pingMs: PING_INTERVAL_MS,
+      stallMs: STALL_MS,
+      rate: RATE,
+      backoff: BACKOFF,
+    });
+  }
+  let link = newLink();
+
   function socketUrl() {
-    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    const path = `${scheme}${location.host}/ws/match/${encodeURIComponent(game.matchId)}/`;
+    const path = `/ws/match/${encodeURIComponent(game.matchId)}/`;
     // The credential is the only way back onto a claimed seat; the ticket claims it the first time.
-    return game.resume
-      ? `${path}?resume=${encodeURIComponent(game.resume.resume)}`
-      : `${path}?ticket=${encodeURIComponent(game.ticket)}`;
+    return window.GameNet.socketUrl(path, game.resume ? { resume: game.resume.resume } : { ticket: game.ticket });
   }
 
   function setStatus(status) {
-    net.status = status;
+    conn.status = status;
     dom.hudConn.textContent = status;
   }
 
   function connect() {
-    clearTimeout(net.reconnectTimer);
-    net.reconnectTimer = null;
     game.fatal = false;
     game.finalState = null;
     updateOverlays();
-    const ws = new WebSocket(socketUrl());
-    ws.binaryType = 'arraybuffer';
-    net.ws = ws;
-    net.synced = false;
-    net.via = game.resume ? 'resume' : 'ticket';
-    net.lastError = null;
-    net.connectedAt = performance.now();
-    net.lastMessageAt = net.connectedAt;
-    net.sockets += 1;
-    setStatus(net.reconnectAttempts ? `reconnecting (attempt ${net.reconnectAttempts})` : 'connecting');
-    ws.addEventListener('open', () => onSocketOpen(ws));
-    ws.addEventListener('message', (event) => onSocketMessage(ws, event));
-    ws.addEventListener('close', (event) => onSocketClose(ws, event));
+    link.connect();
+  }
+
+  // Every socket of the match, opened by connect() or by the link's own retry.
+  function onSocketConnecting() {
+    conn.synced = false;
+    conn.admitted = false;
+    conn.via = game.resume ? 'resume' : 'ticket';
+    conn.lastError = null;
+    setStatus(conn.dropAt === null ? 'connecting' : `reconnecting (attempt ${link.attempts})`);
     renderConnBanner();
   }
 
-  function onSocketOpen(ws) {
-    if (ws !== net.ws) return;
-    setStatus(net.dropAt === null ? 'connected' : 'reconnected, joining');
-    input.lastSent = null; // force a fresh input as soon as we may send
-    net.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
-    sendPing();
+  // Open is not in: "connected" waits for the snapshot, so it is never shown over a dead match.
+  function onSocketOpen() {
+    setStatus(conn.dropAt === null ? 'joining' : 'reconnected, joining');
   }
 
-  function onSocketMessage(ws, event) {
-    if (ws !== net.ws) return;
-    net.lastMessageAt = performance.now();
-    if (!(event.data instanceof ArrayBuffer)) {
-      console.warn('Ignoring a non-binary frame from the server');
-      return;
-    }
-    let msg;
-    try {
-      msg = MessagePack.decode(new Uint8Array(event.data));
-    } catch (err) {
-      console.warn('Undecodable frame from the server', err);
-      return;
-    }
-    const handler = msg && MESSAGE_HANDLERS[msg.t];
+  function onSocketMessage(msg) {
+    const handler = MESSAGE_HANDLERS[msg.t];
     if (handler) handler(msg);
     else console.warn('Unknown message from the server', msg);
   }
 
-  // Forget the current socket (its late events are ignored from now on).
-  function detachSocket() {
-    const ws = net.ws;
-    net.ws = null;
-    net.synced = false;
-    clearInterval(net.pingTimer);
-    net.pingTimer = null;
-    net.pingSentAt.clear();
-    return ws;
-  }
-
-  function onSocketClose(ws, event) {
-    if (ws !== net.ws) return;
-    detachSocket();
-    const error = net.lastError;
-    net.lastError = null;
-    if (game.phase === 'over') {
+  function onSocketClose(event) {
+    conn.synced = false;
+    const error = conn.lastError;
+    const admitted = conn.admitted;
+    conn.lastError = null;
+    conn.admitted = false;
+    callRenderer('releaseControls');
+    if (game.phase === PHASE.OVER) {
       setStatus('match over');
       renderConnBanner();
       return;
+    }
+    if (error === ERROR.UNAVAILABLE || event.code === CLOSE.UNAVAILABLE) {
+      if (admitted) game.unavailable += 1;
+      if (game.unavailable >= UNAVAILABLE_LIMIT) {
+        setStatus('disconnected');
+        showFinal('match_gone');
+        return;
+      }
     }
     if (event.code < 4000 || RECONNECT_CLOSE_CODES.has(event.code)) {
       connectionLost(event.code);
       return;
     }
     setStatus('disconnected');
-    if (error === 'match_over' || (!(error in FINAL_STATES) && event.code === 4410)) {
+    if (error === ERROR.MATCH_OVER || (!(error in FINAL_STATES) && event.code === CLOSE.GONE)) {
       matchOverElsewhere();
       return;
     }
@@ -751,28 +937,23 @@
   // An unexpected close (cut, restart, server-side failure): the seat is kept for `grace`
   // seconds since the drop, so retry until then.
   function connectionLost(code) {
-    if (net.dropAt === null) net.dropAt = performance.now();
-    if (code === 1012) showToast('The server is restarting: reconnecting.', 'info');
+    if (conn.dropAt === null) conn.dropAt = performance.now();
+    if (code === CLOSE.RESTARTING) showToast('The server is restarting: reconnecting.', 'info');
     scheduleReconnect();
   }
 
   const graceMs = () => 1000 * ((game.resume && game.resume.grace) || DEFAULT_GRACE_SECONDS);
 
   function scheduleReconnect() {
-    const now = performance.now();
     const windowMs = graceMs() + RECONNECT_MARGIN_MS;
-    const elapsed = now - net.dropAt;
+    const elapsed = performance.now() - conn.dropAt;
     if (elapsed >= windowMs) {
       giveUp();
       return;
     }
-    net.reconnectAttempts += 1;
-    // 0.5 s doubling to 5 s, each wait drawn from its upper half (jitter spreads a crowd out).
-    const ceiling = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_BASE_MS * 2 ** (net.reconnectAttempts - 1));
-    const delay = Math.min(ceiling / 2 + Math.random() * (ceiling / 2), windowMs - elapsed);
-    net.nextAttemptAt = now + delay;
-    setStatus(`connection lost, retrying (attempt ${net.reconnectAttempts})`);
-    net.reconnectTimer = setTimeout(connect, delay);
+    link.retry(windowMs - elapsed);
+    // The retry opens the socket by itself; connect()'s bookkeeping runs when it does.
+    setStatus(`reconnecting (attempt ${link.attempts})`);
     renderConnBanner();
   }
 
@@ -780,49 +961,29 @@
     setStatus('disconnected');
     const seconds = Math.round(graceMs() / 1000);
     showFatal({
-      title: 'Connection lost',
+      ...FINAL_STATES.lost,
       text: `Could not reach the server again within the ${seconds} s your seat is kept after a drop, `
         + 'so it may have been forfeited. Try again to rejoin: a forfeited seat can still watch.',
-      retry: 'Try again',
     }, 'lost');
   }
 
   // Now instead of at the next backoff step (the button, the browser coming back online).
   function reconnectNow() {
-    if (net.ws || game.fatal || game.phase === 'over' || net.dropAt === null) return;
+    if (link.ws || game.fatal || game.phase === PHASE.OVER || conn.dropAt === null) return;
     connect();
   }
 
   function retryNow() {
-    net.reconnectAttempts = 0;
-    net.dropAt = null;
+    link.resetBackoff();
+    conn.dropAt = null;
+    game.unavailable = 0;
     connect();
-  }
-
-  // A socket can die without a close (a path that vanished without a reset): one that hears
-  // nothing for STALL_MS, not even the pong of an older ping, or never opens, is given up on.
-  function watchConnection() {
-    const ws = net.ws;
-    if (!ws) return;
-    const now = performance.now();
-    let stalled = false;
-    if (ws.readyState === WebSocket.CONNECTING) {
-      stalled = now - net.connectedAt > STALL_MS;
-    } else if (ws.readyState === WebSocket.OPEN) {
-      const oldestPing = Math.min(...net.pingSentAt.values());
-      stalled = now - oldestPing > STALL_MS && now - net.lastMessageAt > STALL_MS;
-    }
-    if (!stalled) return;
-    console.info('The match socket went silent; reconnecting');
-    detachSocket();
-    ws.close();
-    if (game.phase !== 'over') connectionLost(1006);
   }
 
   // The server ended the match while this tab was away: its result is in the match API.
   async function matchOverElsewhere() {
     forgetResume();
-    game.finalState = 'match_over';
+    game.finalState = ERROR.MATCH_OVER;
     const matchId = game.matchId;
     let detail = null;
     try {
@@ -833,146 +994,117 @@
     }
     if (matchId !== game.matchId) return; // the player moved on meanwhile
     if (detail && detail.result && Array.isArray(detail.result.ranking)) {
-      applyEnd({ t: 'end', tick: detail.ticks || 0, result: detail.result });
+      game.endedAway = true;
+      applyEnd({ t: MATCH.END, tick: detail.ticks || 0, result: detail.result });
       return;
     }
-    showFinal('match_over');
-  }
-
-  function rateLimitAllows(now) {
-    while (net.sendTimes.length && now - net.sendTimes[0] >= RATE_WINDOW_MS) net.sendTimes.shift();
-    return net.sendTimes.length < RATE_MAX_PER_WINDOW;
-  }
-
-  function send(message) {
-    const ws = net.ws;
-    const now = performance.now();
-    if (!ws || ws.readyState !== WebSocket.OPEN || !rateLimitAllows(now)) return false;
-    ws.send(MessagePack.encode(message));
-    net.sendTimes.push(now);
-    return true;
-  }
-
-  function sendPing() {
-    const id = net.pingId + 1;
-    if (!send({ t: 'ping', id })) return;
-    net.pingId = id;
-    net.pingSentAt.set(id, performance.now());
+    showFinal(ERROR.MATCH_OVER);
   }
 
   // -------------------------------------------------------- message handlers
 
   const MESSAGE_HANDLERS = {
-    seat: applySeat,
-    snapshot: applySnapshot,
-    phase: applyPhase,
-    frame: applyFrame,
-    end: applyEnd,
-    error: applyError,
-    pong: applyPong,
+    [MATCH.SEAT]: applySeat,
+    [MATCH.SNAPSHOT]: applySnapshot,
+    [MATCH.PHASE]: applyPhase,
+    [MATCH.FRAME]: applyFrame,
+    [MATCH.END]: applyEnd,
+    [MATCH.ERROR]: applyError,
+    [MATCH.PONG]: () => {}, // answers to pings the link did not send (none today)
   };
 
   // Admitted: the credential that alone brings this tab back onto the seat.
   function applySeat(msg) {
     if (typeof msg.resume !== 'string' || !Number.isInteger(msg.seat)) return;
+    conn.admitted = true;
     game.mySeat = msg.seat;
     saveResume(msg);
   }
 
   function applyError(msg) {
-    net.lastError = msg.code || null;
+    conn.lastError = msg.code || null;
     if (CLOSING_ERRORS.has(msg.code)) return; // the close right after it says what happens
     showToast(`${msg.code || 'error'}: ${msg.detail || ''}`);
   }
 
   function applySnapshot(msg) {
-    const state = msg.state;
-    state.tick = msg.tick ?? state.tick;
-    game.state = state;
+    const state = msg.state || {};
+    const wasForfeited = Boolean(playerOf(msg.seat) && playerOf(msg.seat).ff);
+    if (!ensureRenderer(msg.game || DEFAULT_GAME)) return;
     game.mySeat = msg.seat;
     game.phase = msg.phase;
-    game.players = new Map(state.players.map((p) => [p.s, p]));
-    game.shots = new Map((state.shots || []).map((shot) => [shot[0], shot]));
-    game.prevPos.clear();
-    game.koTick.clear();
-    game.frameAt = performance.now();
-    net.synced = true;
-    // Back on the seat after a drop, or after a reload (the credential came from storage).
-    if (net.via === 'resume') {
-      net.resumed += 1;
-      net.resumedUntil = performance.now() + RESUMED_NOTICE_MS;
+    game.tick = msg.tick ?? state.tick ?? 0;
+    game.hz = state.hz || config.tickHz;
+    game.endTick = Number.isInteger(state.end_tick) ? state.end_tick : null;
+    game.scoreLimit = Number.isInteger(state.score_limit) ? state.score_limit : null;
+    game.aspect = state.w > 0 && state.h > 0 ? state.w / state.h : null;
+    for (const p of Array.isArray(state.players) ? state.players : []) {
+      if (p && Number.isInteger(p.s) && typeof p.n === 'string') game.names.set(p.s, p.n);
     }
-    net.dropAt = null;
-    net.reconnectAttempts = 0;
-    if (net.status !== 'connected') setStatus('connected');
+    conn.synced = true;
+    // Back on the seat after a drop, or after a reload (the credential came from storage).
+    if (conn.via === 'resume') {
+      conn.resumed += 1;
+      conn.resumedUntil = performance.now() + RESUMED_NOTICE_MS;
+    }
+    conn.dropAt = null;
+    game.unavailable = 0;
+    link.resetBackoff();
+    setStatus('connected');
     // After a page reload our counter restarts; continue above what the server already saw.
     const serverAck = (msg.acks && msg.acks[msg.seat]) || 0;
     input.seq = Math.max(input.seq, serverAck);
     input.lastAck = serverAck;
     input.pendingSeqs.clear();
-    dom.hudSeat.textContent = `${msg.seat + 1} (${playerName(msg.seat)})`;
     layoutCanvas();
+    callRenderer('snapshot', msg);
+    refreshPlayers();
+    const me = playerOf(msg.seat);
+    if (me && me.ff && !wasForfeited && game.phase === PHASE.RUNNING) {
+      addFeed('You were away too long: your seat is forfeited');
+    }
+    dom.hudSeat.textContent = `${msg.seat + 1} (${playerName(msg.seat)})`;
     updateOverlays();
     renderConnBanner();
+    updateHud(performance.now());
   }
 
   function applyPhase(msg) {
-    if (game.phase === 'over') return;
-    const wasRunning = game.phase === 'running';
-    if (msg.phase === 'running' && !wasRunning) {
-      input.lastSent = null;
-      addFeed('The match has started!');
-    }
+    if (game.phase === PHASE.OVER) return;
+    const wasRunning = game.phase === PHASE.RUNNING;
+    const present = msg.present || [];
     const away = new Map((msg.away || []).map(([seat, forfeitTick]) => [seat, forfeitTick]));
+    if (msg.phase === PHASE.RUNNING && !wasRunning) addFeed('The match has started!');
     if (wasRunning) {
       for (const seat of away.keys()) {
         if (!game.away.has(seat) && seat !== game.mySeat) addFeed(`${playerName(seat)} disconnected`);
       }
       for (const seat of game.away.keys()) {
-        if (!away.has(seat) && seat !== game.mySeat && (msg.present || []).includes(seat)) {
-          addFeed(`${playerName(seat)} is back`);
-        }
+        if (away.has(seat) || seat === game.mySeat) continue;
+        // Off the away list: back (present again), or out of time.
+        addFeed(present.includes(seat)
+          ? `${playerName(seat)} is back`
+          : `${playerName(seat)} forfeited (did not come back in time)`);
       }
     }
     game.phase = msg.phase;
-    game.present = msg.present || [];
+    game.present = present;
     game.away = away;
+    callRenderer('phase', msg);
     updateInviteStatus();
     updateOverlays();
   }
 
   function applyFrame(msg) {
-    if (!game.state) return;
-    const current = game.state.tick;
-    if (msg.tick <= current) return;
-    if (msg.tick > current + 1) game.lostFrames += msg.tick - current - 1;
-
-    const now = performance.now();
-    rememberDrawnPositions(now);
-    const delta = msg.d || {};
-    for (const change of delta.p || []) mergePlayer(change);
-    for (const shot of delta.sa || []) game.shots.set(shot[0], shot);
-    for (const id of delta.sr || []) game.shots.delete(id);
-    game.state.tick = msg.tick;
-    game.frameAt = now;
-
-    applyAcks(msg.acks, now);
-    for (const event of msg.ev || []) applyEvent(event);
-  }
-
-  function mergePlayer(change) {
-    const player = game.players.get(change.s);
-    if (player) {
-      Object.assign(player, change);
-    } else {
-      const added = { ...change };
-      game.state.players.push(added);
-      game.players.set(added.s, added);
-    }
+    if (!conn.synced || game.tick === null || msg.tick <= game.tick) return;
+    if (msg.tick > game.tick + 1) game.lostFrames += msg.tick - game.tick - 1;
+    game.tick = msg.tick;
+    applyAcks(msg.acks, performance.now());
+    callRenderer('frame', msg);
   }
 
   function applyAcks(acks, now) {
-    if (!acks || game.mySeat == null) return;
+    if (!acks || game.mySeat === null) return;
     const ack = acks[game.mySeat];
     if (typeof ack !== 'number' || ack <= input.lastAck) return;
     input.lastAck = ack;
@@ -985,363 +1117,56 @@
   }
 
   function applyEnd(msg) {
-    game.phase = 'over';
+    game.phase = PHASE.OVER;
     game.away.clear();
     forgetResume();
-    if (game.state && msg.tick > game.state.tick) game.state.tick = msg.tick;
-    releaseControls();
+    if (game.tick === null || msg.tick > game.tick) game.tick = msg.tick;
+    callRenderer('end', msg);
+    callRenderer('releaseControls');
+    refreshPlayers();
     showResults(msg.result);
     setStatus('match over');
     updateLobbyButtons();
     updateOverlays();
+    renderConnBanner();
     if (lobby) lobby.matchEnded(game.matchId, msg.result);
-  }
-
-  // A line under the results (the lobby's rating change for this match).
-  function addResultsNote(matchId, text) {
-    if (matchId !== game.matchId) return;
-    if ([...dom.resultsRating.children].some((note) => note.textContent === text)) return;
-    dom.resultsRating.append(el('span', { textContent: text }));
-    dom.resultsRating.hidden = false;
-  }
-
-  function applyPong(msg) {
-    const sentAt = net.pingSentAt.get(msg.id);
-    if (sentAt === undefined) return;
-    net.rttMs = performance.now() - sentAt;
-    for (const id of net.pingSentAt.keys()) {
-      if (id <= msg.id) net.pingSentAt.delete(id);
-    }
-  }
-
-  // --------------------------------------------------------- frame events
-
-  const EVENT_HANDLERS = {
-    fire() {},
-    hit(victim) {
-      game.flashUntil.set(victim, performance.now() + HIT_FLASH_MS);
-    },
-    ko(victim, killer) {
-      game.koTick.set(victim, game.state.tick);
-      const text = killer == null || killer === victim
-        ? `${playerName(victim)} was knocked out`
-        : `${playerName(killer)} knocked out ${playerName(victim)}`;
-      addFeed(text);
-    },
-    respawn(seat) {
-      const koTick = game.koTick.get(seat);
-      if (koTick !== undefined) game.respawnTicks = game.state.tick - koTick;
-      game.koTick.delete(seat);
-      game.prevPos.delete(seat);
-    },
-    forfeit(seat) {
-      game.koTick.delete(seat);
-      game.away.delete(seat);
-      addFeed(seat === game.mySeat
-        ? 'You were away too long: your seat is forfeited'
-        : `${playerName(seat)} forfeited (did not come back in time)`);
-    },
-    end() {},
-  };
-
-  function applyEvent(event) {
-    if (!Array.isArray(event)) return;
-    const [kind, ...args] = event;
-    const handler = EVENT_HANDLERS[kind];
-    if (handler) handler(...args);
-  }
-
-  // ------------------------------------------------------------------ input
-
-  function isTypingTarget(target) {
-    if (!(target instanceof HTMLElement)) return false;
-    return target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName);
-  }
-
-  function heldActions() {
-    const held = { up: false, down: false, left: false, right: false, fire: false };
-    for (const code of input.heldKeys) held[KEY_ACTIONS[code]] = true;
-    return held;
-  }
-
-  function currentControls(now) {
-    const held = heldActions();
-    return {
-      mx: (held.right ? 1 : 0) - (held.left ? 1 : 0),
-      my: (held.down ? 1 : 0) - (held.up ? 1 : 0),
-      aim: updateAim(now),
-      fire: input.mouseDown || held.fire,
-    };
-  }
-
-  function clientToWorld(clientX, clientY) {
-    const rect = dom.canvas.getBoundingClientRect();
-    const w = world();
-    return {
-      x: ((clientX - rect.left) / rect.width) * w.w,
-      y: ((clientY - rect.top) / rect.height) * w.h,
-    };
-  }
-
-  // Aim is relative to where the player is drawn, because that is what the cursor is compared with.
-  function updateAim(now) {
-    const me = game.players.get(game.mySeat);
-    if (!me || !input.mouseClient) return input.aim;
-    const mouse = clientToWorld(input.mouseClient.x, input.mouseClient.y);
-    const pos = drawnPosition(me, interpolationAlpha(now));
-    const dx = mouse.x - pos.x;
-    const dy = mouse.y - pos.y;
-    if (dx !== 0 || dy !== 0) {
-      input.aim = Math.round((Math.atan2(dy, dx) / (2 * Math.PI)) * AIM_STEPS) & (AIM_STEPS - 1);
-    }
-    return input.aim;
-  }
-
-  function maySendInput() {
-    const me = game.players.get(game.mySeat);
-    return game.phase === 'running' && !game.fatal && net.synced && !(me && me.ff)
-      && net.ws !== null && net.ws.readyState === WebSocket.OPEN;
-  }
-
-  function inputDue(controls, sinceLast) {
-    const last = input.lastSent;
-    if (!last || controls.mx !== last.mx || controls.my !== last.my || controls.fire !== last.fire) {
-      return sinceLast >= INPUT_MIN_GAP_MS;
-    }
-    if (controls.aim !== last.aim) return sinceLast >= AIM_SEND_INTERVAL_MS;
-    return sinceLast >= KEEPALIVE_MS;
-  }
-
-  function pumpInput() {
-    if (!maySendInput()) return;
-    const now = performance.now();
-    const controls = currentControls(now);
-    if (!inputDue(controls, now - input.lastSentAt)) return;
-    const seq = input.seq + 1;
-    if (!send({ t: 'input', seq, ...controls })) return;
-    input.seq = seq;
-    input.lastSent = controls;
-    input.lastSentAt = now;
-    input.pendingSeqs.set(seq, now);
-  }
-
-  function releaseControls() {
-    input.heldKeys.clear();
-    input.mouseDown = false;
-    pumpInput();
-  }
-
-  function onKey(event, down) {
-    if (!isGameScreen() || isTypingTarget(event.target)) return;
-    if (!(event.code in KEY_ACTIONS)) return;
-    if (down && (event.ctrlKey || event.metaKey || event.altKey)) return;
-    // While playing: no page scrolling on arrows/space and no space-clicking a focused button.
-    if (game.phase === 'running') event.preventDefault();
-    if (down) input.heldKeys.add(event.code);
-    else input.heldKeys.delete(event.code);
-    pumpInput();
-  }
-
-  function bindInputEvents() {
-    window.addEventListener('keydown', (e) => onKey(e, true));
-    window.addEventListener('keyup', (e) => onKey(e, false));
-    window.addEventListener('blur', releaseControls);
-    document.addEventListener('visibilitychange', () => { if (document.hidden) releaseControls(); });
-    window.addEventListener('mousemove', (e) => {
-      input.mouseClient = { x: e.clientX, y: e.clientY };
-      pumpInput();
-    });
-    dom.canvas.addEventListener('mousedown', (e) => {
-      if (e.button !== 0) return;
-      e.preventDefault();
-      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
-      input.mouseClient = { x: e.clientX, y: e.clientY };
-      input.mouseDown = true;
-      pumpInput();
-    });
-    window.addEventListener('mouseup', (e) => {
-      if (e.button !== 0 || !input.mouseDown) return;
-      input.mouseDown = false;
-      pumpInput();
-    });
-    dom.canvas.addEventListener('contextmenu', (e) => e.preventDefault());
-    setInterval(pumpInput, INPUT_PUMP_MS);
   }
 
   // -------------------------------------------------------------- rendering
 
+  // The canvas as large as fits below the bars, in the game world's proportions (so a world
+  // point maps linearly onto the canvas); the renderer is told when its size changes.
   function layoutCanvas() {
-    const w = world();
-    const ratio = w.w / w.h;
+    if (!isGameScreen()) return;
+    const fromRenderer = Number(callRenderer('aspect'));
+    const ratio = fromRenderer > 0 ? fromRenderer : game.aspect || DEFAULT_ASPECT;
     const availableWidth = document.documentElement.clientWidth;
-    // Fill the width, but never taller than the viewport below the HUD so the whole arena is visible.
-    const availableHeight = window.innerHeight - dom.hud.offsetHeight;
+    const availableHeight = window.innerHeight - dom.hud.offsetHeight - dom.matchBar.offsetHeight;
     const cssWidth = Math.max(160, Math.floor(Math.min(availableWidth, availableHeight * ratio)));
     const cssHeight = Math.round(cssWidth / ratio);
     const dpr = window.devicePixelRatio || 1;
+    const width = Math.round(cssWidth * dpr);
+    const height = Math.round(cssHeight * dpr);
     dom.stage.style.width = `${cssWidth}px`;
     dom.canvas.style.width = `${cssWidth}px`;
     dom.canvas.style.height = `${cssHeight}px`;
-    dom.canvas.width = Math.round(cssWidth * dpr);
-    dom.canvas.height = Math.round(cssHeight * dpr);
+    if (dom.canvas.width === width && dom.canvas.height === height) return;
+    dom.canvas.width = width;
+    dom.canvas.height = height;
+    callRenderer('resize');
   }
 
-  function interpolationAlpha(now) {
-    return clamp((now - game.frameAt) / (1000 / tickRate()), 0, 1);
-  }
-
-  function drawnPosition(player, alpha) {
-    const prev = game.prevPos.get(player.s);
-    if (!prev || Math.hypot(player.x - prev.x, player.y - prev.y) > SNAP_DISTANCE) {
-      return { x: player.x, y: player.y };
-    }
-    return { x: lerp(prev.x, player.x, alpha), y: lerp(prev.y, player.y, alpha) };
-  }
-
-  // Starting the next interpolation from what is on screen avoids a jump when a frame arrives early.
-  function rememberDrawnPositions(now) {
-    const alpha = interpolationAlpha(now);
-    for (const player of game.players.values()) {
-      game.prevPos.set(player.s, drawnPosition(player, alpha));
-    }
-  }
-
-  function render(now) {
-    requestAnimationFrame(render);
+  function frameLoop(now) {
+    requestAnimationFrame(frameLoop);
     if (!isGameScreen()) return;
-    const w = world();
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, dom.canvas.width, dom.canvas.height);
-    ctx.setTransform(dom.canvas.width / w.w, 0, 0, dom.canvas.height / w.h, 0, 0);
-    drawFloor(w);
-    if (game.state) {
-      const alpha = interpolationAlpha(now);
-      // Players are drawn between the previous and the current tick, so shots use the same clock.
-      const renderTick = game.state.tick - 1 + alpha;
-      drawObstacles(game.state.obs || []);
-      drawShots(renderTick);
-      drawPlayers(alpha, renderTick, now);
+    meter.frames += 1;
+    if (now - meter.since >= 1000) {
+      meter.fps = Math.round((meter.frames * 1000) / (now - meter.since));
+      meter.frames = 0;
+      meter.since = now;
     }
+    callRenderer('draw', now);
     maybeUpdateHud(now);
-  }
-
-  function drawFloor(w) {
-    ctx.fillStyle = '#1d2329';
-    ctx.fillRect(0, 0, w.w, w.h);
-    ctx.strokeStyle = 'rgba(255, 255, 255, 0.05)';
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let x = 100; x < w.w; x += 100) { ctx.moveTo(x, 0); ctx.lineTo(x, w.h); }
-    for (let y = 100; y < w.h; y += 100) { ctx.moveTo(0, y); ctx.lineTo(w.w, y); }
-    ctx.stroke();
-    ctx.strokeStyle = '#56616c';
-    ctx.lineWidth = 4;
-    ctx.strokeRect(2, 2, w.w - 4, w.h - 4);
-  }
-
-  function drawObstacles(obstacles) {
-    ctx.fillStyle = '#47515b';
-    ctx.strokeStyle = '#6b7783';
-    ctx.lineWidth = 2;
-    for (const [x, y, w, h] of obstacles) {
-      ctx.fillRect(x, y, w, h);
-      ctx.strokeRect(x + 1, y + 1, w - 2, h - 2);
-    }
-  }
-
-  function drawShots(renderTick) {
-    for (const [, owner, x0, y0, vx, vy, t0] of game.shots.values()) {
-      const dt = Math.max(0, renderTick - t0);
-      ctx.fillStyle = playerColour(owner);
-      ctx.beginPath();
-      ctx.arc(x0 + vx * dt, y0 + vy * dt, SHOT_RADIUS, 0, 2 * Math.PI);
-      ctx.fill();
-    }
-  }
-
-  function drawPlayers(alpha, renderTick, now) {
-    // Draw knocked-out players first so the living are on top; yours last of all.
-    const players = [...game.players.values()].sort((a, b) =>
-      (a.al === b.al ? 0 : a.al ? 1 : -1) || (a.s === game.mySeat) - (b.s === game.mySeat));
-    for (const player of players) {
-      const pos = drawnPosition(player, alpha);
-      const status = seatStatus(player.s);
-      ctx.globalAlpha = player.ff ? 0.25 : !player.al ? 0.3 : status ? 0.5 : 1;
-      drawBody(player, pos, now);
-      if (player.al) drawAimLine(player, pos);
-      drawLabel(player, pos, status);
-      ctx.globalAlpha = 1;
-      if (!player.al && !player.ff) drawRespawnCountdown(player, pos, renderTick);
-    }
-  }
-
-  function drawBody(player, pos, now) {
-    ctx.fillStyle = player.ff ? '#7a7f85' : playerColour(player.s);
-    ctx.beginPath();
-    ctx.arc(pos.x, pos.y, PLAYER_RADIUS, 0, 2 * Math.PI);
-    ctx.fill();
-    if (player.s === game.mySeat) {
-      ctx.strokeStyle = '#ffffff';
-      ctx.lineWidth = 3;
-      ctx.stroke();
-    }
-    if ((game.flashUntil.get(player.s) || 0) > now) {
-      ctx.fillStyle = 'rgba(255, 255, 255, 0.7)';
-      ctx.fill();
-    }
-  }
-
-  function drawAimLine(player, pos) {
-    const aim = player.s === game.mySeat ? input.aim : player.a;
-    const angle = ((aim || 0) / AIM_STEPS) * 2 * Math.PI;
-    ctx.strokeStyle = 'rgba(255, 255, 255, 0.8)';
-    ctx.lineWidth = 3;
-    ctx.beginPath();
-    ctx.moveTo(pos.x + Math.cos(angle) * PLAYER_RADIUS * 0.5, pos.y + Math.sin(angle) * PLAYER_RADIUS * 0.5);
-    ctx.lineTo(pos.x + Math.cos(angle) * PLAYER_RADIUS * 2, pos.y + Math.sin(angle) * PLAYER_RADIUS * 2);
-    ctx.stroke();
-  }
-
-  function drawLabel(player, pos, status) {
-    const name = player.n || `Player ${player.s + 1}`;
-    const barWidth = PLAYER_RADIUS * 2.4;
-    ctx.font = '600 15px system-ui, sans-serif';
-    // Keep the label inside the arena: shift it sideways at the walls, below the player at the top.
-    const half = Math.max(barWidth, ctx.measureText(name).width) / 2 + 2;
-    const x = clamp(pos.x, half, world().w - half);
-    const below = pos.y - PLAYER_RADIUS - 32 < 0;
-    const barY = below ? pos.y + PLAYER_RADIUS + 6 : pos.y - PLAYER_RADIUS - 12;
-    const hp = clamp(player.hp || 0, 0, MAX_HP);
-    ctx.fillStyle = 'rgba(0, 0, 0, 0.6)';
-    ctx.fillRect(x - barWidth / 2, barY, barWidth, 6);
-    ctx.fillStyle = hp > 50 ? '#4caf50' : hp > 25 ? '#ffc107' : '#f44336';
-    ctx.fillRect(x - barWidth / 2, barY, (barWidth * hp) / MAX_HP, 6);
-    ctx.textAlign = 'center';
-    ctx.textBaseline = below ? 'top' : 'bottom';
-    ctx.fillStyle = '#ffffff';
-    ctx.fillText(name, x, below ? barY + 9 : barY - 3);
-    if (status) {
-      // Under the player: "away · 23s" (back within, or the seat forfeits) or "forfeited".
-      const saved = ctx.globalAlpha;
-      ctx.globalAlpha = 1;
-      ctx.font = '600 13px system-ui, sans-serif';
-      ctx.textBaseline = 'top';
-      ctx.fillStyle = status.kind === 'away' ? '#ffc107' : '#b0b6bc';
-      ctx.fillText(status.short, clamp(pos.x, half, world().w - half), pos.y + PLAYER_RADIUS + (below ? 26 : 6));
-      ctx.globalAlpha = saved;
-    }
-  }
-
-  function drawRespawnCountdown(player, pos, renderTick) {
-    const koTick = game.koTick.get(player.s);
-    if (koTick === undefined || game.respawnTicks == null) return;
-    const seconds = (koTick + game.respawnTicks - renderTick) / tickRate();
-    if (seconds <= 0) return;
-    ctx.font = '700 16px system-ui, sans-serif';
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    ctx.fillStyle = '#ffffff';
-    ctx.fillText(seconds.toFixed(1), pos.x, pos.y);
   }
 
   // -------------------------------------------------------------------- HUD
@@ -1350,89 +1175,57 @@
   function maybeUpdateHud(now) {
     if (now - lastHudAt < HUD_REFRESH_MS) return;
     lastHudAt = now;
-    pruneFeed(now);
-    dom.hudPing.textContent = net.rttMs == null ? '-' : `${Math.round(net.rttMs)} ms`;
-    dom.hudLatency.textContent = input.latencyMs == null ? '-' : `${Math.round(input.latencyMs)} ms`;
-    dom.hudLost.hidden = game.lostFrames === 0;
-    dom.hudLost.textContent = `\u26a0 ${game.lostFrames} skipped tick${game.lostFrames === 1 ? '' : 's'}`;
-    if (!game.state) return;
-    const s = game.state;
-    dom.hudTime.textContent = s.end_tick == null ? '-' : formatClock((s.end_tick - s.tick) / tickRate());
-    dom.hudLimit.textContent = s.score_limit == null ? '-' : String(s.score_limit);
-    renderScoreboard();
+    updateHud(now);
   }
 
+  function updateHud(now) {
+    pruneFeed(now);
+    refreshPlayers();
+    dom.hudPing.textContent = link.rttMs === null ? '-' : `${Math.round(link.rttMs)} ms`;
+    dom.hudLatency.textContent = input.latencyMs === null ? '-' : `${Math.round(input.latencyMs)} ms`;
+    dom.hudLost.hidden = game.lostFrames === 0;
+    dom.hudLost.textContent = `\u26a0 ${game.lostFrames} skipped tick${game.lostFrames === 1 ? '' : 's'}`;
+    const clock = game.endTick !== null && game.tick !== null ? (game.endTick - game.tick) / tickRate() : null;
+    dom.hudTime.textContent = clock === null ? '-' : formatClock(clock);
+    dom.hudLimit.textContent = game.scoreLimit === null ? '-' : String(game.scoreLimit);
+    renderScoreboard();
+    if (meter.debugShown) renderDebug(now);
+  }
+
+  // One compact line above the canvas (never over the playfield): who plays, their score.
   function renderScoreboard() {
     // Forfeited seats last: they are out for good (and ranked last).
-    const players = [...game.players.values()].sort((a, b) => Boolean(a.ff) - Boolean(b.ff)
+    const players = [...game.players].sort((a, b) => Boolean(a.ff) - Boolean(b.ff)
       || (b.sc || 0) - (a.sc || 0) || (b.k || 0) - (a.k || 0) || (a.d || 0) - (b.d || 0) || a.s - b.s);
     dom.scoreboardBody.replaceChildren(...players.map((p) => {
       const swatch = el('span', { className: 'swatch' });
-      swatch.style.background = p.ff ? '#7a7f85' : playerColour(p.s);
-      const status = seatStatus(p.s);
-      const name = el('td', { className: 'name' }, [el('span', { className: 'player-name', textContent: p.n })]);
-      if (status) name.append(el('span', { className: `seat-status ${status.kind}`, textContent: status.text }));
-      const row = el('tr', {}, [
-        el('td', {}, [swatch]),
-        name,
-        el('td', { textContent: String(p.sc || 0) }),
-        el('td', { textContent: `${p.k || 0}/${p.d || 0}` }),
-      ]);
-      row.dataset.seat = String(p.s);
-      row.classList.toggle('me', p.s === game.mySeat);
-      row.classList.toggle('down', !p.al && !p.ff);
-      row.classList.toggle('away', Boolean(status && status.kind === 'away'));
-      row.classList.toggle('forfeited', Boolean(p.ff));
-      return row;
+      swatch.style.background = playerColour(p);
+      const status = seatStatus(p);
+      const parts = [
+        swatch,
+        el('span', { className: 'player-name', textContent: p.n || playerName(p.s) }),
+        el('span', { className: 'player-score', textContent: String(p.sc || 0), title: 'score' }),
+      ];
+      if (typeof p.k === 'number') {
+        parts.push(el('span', { className: 'player-kd', textContent: `${p.k}/${p.d || 0}`, title: 'kills/deaths' }));
+      }
+      if (status) parts.push(el('span', { className: `seat-status ${status.kind}`, textContent: status.text }));
+      const item = el('li', {}, parts);
+      item.dataset.seat = String(p.s);
+      item.classList.toggle('me', p.s === game.mySeat);
+      item.classList.toggle('down', p.al === false && !p.ff);
+      item.classList.toggle('away', Boolean(status && status.kind === 'away'));
+      item.classList.toggle('forfeited', Boolean(p.ff));
+      return item;
     }));
     renderTeamScores(players);
-  }
-
-  // The banner over the arena: reconnecting (attempts, time left to come back), a short
-  // "resumed" notice, or that this seat forfeited and the tab only watches.
-  function renderConnBanner() {
-    const now = performance.now();
-    const me = game.players.get(game.mySeat);
-    let kind = null;
-    let title = '';
-    let detail = '';
-    if (net.dropAt !== null && !game.fatal && game.phase !== 'over') {
-      kind = 'reconnecting';
-      title = game.state ? 'Connection lost \u2014 reconnecting\u2026' : 'Cannot reach the server \u2014 retrying\u2026';
-      const left = Math.ceil((graceMs() - (now - net.dropAt)) / 1000);
-      const attempt = net.reconnectAttempts ? `Attempt ${net.reconnectAttempts}` : 'Trying';
-      const next = net.ws ? 'connecting now' : `next try in ${Math.max(0, Math.ceil((net.nextAttemptAt - now) / 1000))} s`;
-      let keep = '';
-      if (game.phase === 'running') {
-        keep = left > 0
-          ? ` \u00b7 ${left} s left to get back before your seat is forfeited`
-          : ' \u00b7 your seat may be forfeited by now';
-      }
-      detail = `${attempt}, ${next}${keep}`;
-    } else if (now < net.resumedUntil && !game.fatal && game.phase !== 'over') {
-      kind = 'resumed';
-      title = 'Reconnected';
-      detail = `You are back on your seat (${game.mySeat + 1}, ${playerName(game.mySeat)}).`;
-    } else if (me && me.ff && game.phase === 'running' && !game.fatal) {
-      kind = 'watching';
-      title = 'Seat forfeited';
-      detail = 'You were away too long; you are watching the rest of the match.';
-    }
-    dom.connBanner.hidden = kind === null;
-    dom.stage.classList.toggle('reconnecting', kind === 'reconnecting');
-    if (kind === null) return;
-    dom.connBanner.className = `conn-banner ${kind}`;
-    dom.connBanner.dataset.kind = kind;
-    dom.connBannerTitle.textContent = title;
-    dom.connBannerDetail.textContent = detail;
-    dom.reconnectNow.hidden = kind !== 'reconnecting' || net.ws !== null;
   }
 
   function renderTeamScores(players) {
     const totals = [0, 0];
     let teamMatch = false;
     for (const p of players) {
-      if (p.tm === 0 || p.tm === 1) {
+      if (hasTeam(p)) {
         teamMatch = true;
         totals[p.tm] += p.sc || 0;
       }
@@ -1440,45 +1233,149 @@
     dom.teamScores.hidden = !teamMatch;
     if (!teamMatch) return;
     dom.teamScores.replaceChildren(...[0, 1].flatMap((tm) => {
-      const part = el('span', { className: 'team-score', textContent: `${TEAM_NAMES[tm]} ${totals[tm]}` });
-      part.style.color = TEAM_COLOURS[tm];
+      const part = el('span', { className: 'team-score', textContent: `${teamName(tm)} ${totals[tm]}` });
+      part.style.color = teamColour(tm);
       return tm === 0 ? [part, ' : '] : [part];
     }));
   }
 
+  // The banner across the top of the arena: reconnecting (attempt, next try, time left to come
+  // back), a short "resumed" notice, or that this seat forfeited and the tab only watches.
+  function renderConnBanner() {
+    const now = performance.now();
+    const me = playerOf(game.mySeat);
+    let kind = null;
+    let title = '';
+    let detail = '';
+    if (conn.dropAt !== null && !game.fatal && game.phase !== PHASE.OVER) {
+      kind = 'reconnecting';
+      title = game.tick !== null ? 'Connection lost \u2014 reconnecting\u2026' : 'Cannot reach the server \u2014 retrying\u2026';
+      const left = Math.ceil((graceMs() - (now - conn.dropAt)) / 1000);
+      const attempt = link.attempts ? `Attempt ${link.attempts}` : 'Trying';
+      let next = `next try in ${Math.max(0, Math.ceil((link.nextAttemptAt - now) / 1000))} s`;
+      if (link.ws) next = link.isOpen() ? 'connected, rejoining the match' : 'connecting now';
+      if (game.unavailable) next += ' (the server has no worker for this match right now)';
+      let keep = '';
+      if (game.phase === PHASE.RUNNING) {
+        keep = left > 0
+          ? ` \u00b7 ${left} s left to get back before your seat is forfeited`
+          : ' \u00b7 your seat may be forfeited by now';
+      }
+      detail = `${attempt}, ${next}${keep}`;
+    } else if (now < conn.resumedUntil && !game.fatal && game.phase !== PHASE.OVER) {
+      kind = 'resumed';
+      title = 'Resumed';
+      detail = `You are back on your seat (${game.mySeat + 1}, ${playerName(game.mySeat)}).`;
+    } else if (me && me.ff && game.phase === PHASE.RUNNING && !game.fatal) {
+      kind = 'watching';
+      title = 'Seat forfeited';
+      detail = 'You were away too long; you are watching the rest of the match.';
+    }
+    dom.connBanner.hidden = kind === null;
+    dom.stage.classList.toggle('reconnecting', kind === 'reconnecting');
+    if (kind === null) {
+      delete dom.connBanner.dataset.kind;
+      return;
+    }
+    dom.connBanner.className = `conn-banner ${kind}`;
+    dom.connBanner.dataset.kind = kind;
+    dom.connBannerTitle.textContent = title;
+    dom.connBannerDetail.textContent = detail;
+    dom.reconnectNow.hidden = kind !== 'reconnecting' || link.ws !== null;
+  }
+
+  // ---------------------------------------------------------------- debug overlay
+
+  function toggleDebug(show = !meter.debugShown) {
+    meter.debugShown = show;
+    dom.debugOverlay.hidden = !show;
+    dom.debugToggle.setAttribute('aria-pressed', String(show));
+    if (show) renderDebug(performance.now());
+  }
+
+  const ms = (v) => (typeof v === 'number' && Number.isFinite(v) ? `${Math.round(v)} ms` : '-');
+  const px = (v) => (typeof v === 'number' && Number.isFinite(v) ? `${v.toFixed(1)} px` : '-');
+
+  function renderDebug(now) {
+    const extra = rendererDebug();
+    const stats = link.stats(now);
+    const rows = [
+      ['ping', ms(stats.rttMs)],
+      ['jitter', ms(stats.jitterMs)],
+      ...(typeof extra.jitterMs === 'number' ? [['frame jitter', ms(extra.jitterMs)]] : []),
+      ['buffer', ms(extra.bufferMs)],
+      ['prediction error', px(extra.predictionErrorPx)],
+      ['fps', String(meter.fps)],
+      ['received', `${(stats.bytesPerSecond / 1024).toFixed(1)} KiB/s`],
+      ['frames lost', String(game.lostFrames)],
+      ['input latency', ms(input.latencyMs)],
+      ['tick', game.tick === null ? '-' : String(game.tick)],
+    ];
+    dom.debugOverlay.replaceChildren(el('dl', {}, rows.flatMap(([k, v]) => [
+      el('dt', { textContent: k }), el('dd', { textContent: v }),
+    ])));
+  }
+
+  function onDebugKey(event) {
+    if (!DEBUG_KEYS.has(event.code) || !isGameScreen()) return;
+    const target = event.target;
+    if (target instanceof HTMLElement && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
+    event.preventDefault();
+    if (!event.repeat) toggleDebug();
+  }
+
   // ------------------------------------------------------------------- boot
 
-  // Read-only view of what this tab knows, for the browser tests (tests/test_browser*.py) and for
-  // poking at in the devtools console. Returns copies: it cannot change the game. `conn` is the
-  // connection: live (synced), via ('ticket' | 'resume'), attempts, resumed (snapshots that put
-  // this tab back on its seat), final (why it ended for good: an error code, 'lost', ...).
-  window.arenaDebug = () => ({
-    match: game.matchId,
-    mode: game.mode,
-    lobbyMatch: game.fromLobby,
-    tick: game.state ? game.state.tick : null,
-    seat: game.mySeat,
-    phase: game.phase,
-    players: [...game.players.values()].map((p) => ({ ...p })),
-    shots: game.shots.size,
-    seq: input.seq,
-    ack: input.lastAck,
-    present: [...game.present],
-    away: [...game.away].map(([seat, forfeitTick]) => ({ seat, forfeitTick, seconds: secondsToForfeit(seat) })),
-    conn: {
-      status: net.status,
-      live: Boolean(net.synced && net.ws && net.ws.readyState === WebSocket.OPEN),
-      via: net.via,
-      sockets: net.sockets,
-      reconnecting: net.dropAt !== null && !game.fatal,
-      attempts: net.reconnectAttempts,
-      resumed: net.resumed,
-      credential: Boolean(game.resume),
-      grace: game.resume ? game.resume.grace : null,
-      fatal: game.fatal,
-      final: game.finalState,
-    },
-  });
+  // Read-only view of what this tab knows, for the browser tests (tests/test_browser*.py), the
+  // browser benchmark and the devtools console; the renderer's debug() is merged in (players,
+  // shots, prediction and buffer figures). Returns copies: it cannot change the game. `conn` is
+  // the connection: live (synced), via ('ticket' | 'resume'), attempts, resumed (snapshots that
+  // put this tab back on its seat), final (why it ended for good: an error code, 'lost', ...).
+  window.arenaDebug = () => {
+    const extra = rendererDebug();
+    const now = performance.now();
+    const stats = link.stats(now);
+    return {
+      ...extra,
+      players: (Array.isArray(extra.players) ? extra.players : []).map((p) => ({ ...p })),
+      shots: typeof extra.shots === 'number' ? extra.shots : 0,
+      game: game.name,
+      match: game.matchId,
+      mode: game.mode,
+      lobbyMatch: game.fromLobby,
+      tick: game.tick,
+      seat: game.mySeat,
+      phase: game.phase,
+      seq: input.seq,
+      ack: input.lastAck,
+      present: [...game.present],
+      away: [...game.away].map(([seat, forfeitTick]) => ({ seat, forfeitTick, seconds: secondsToForfeit(seat) })),
+      outcome: game.outcome && { ...game.outcome },
+      fps: meter.fps,
+      framesLost: game.lostFrames,
+      bytesPerSecond: stats.bytesPerSecond,
+      rttMs: stats.rttMs,
+      pingJitterMs: stats.jitterMs,
+      latencyMs: input.latencyMs,
+      debugOverlay: meter.debugShown,
+      conn: {
+        status: conn.status,
+        live: isLive(),
+        via: conn.via,
+        sockets: link.sockets,
+        reconnecting: conn.dropAt !== null && !game.fatal,
+        attempts: link.attempts,
+        resumed: conn.resumed,
+        credential: Boolean(game.resume),
+        grace: game.resume ? game.resume.grace : null,
+        fatal: game.fatal,
+        final: game.finalState,
+      },
+    };
+  };
+
+  // The shell's pure rules, for tests and for renderers that want them.
+  window.GameShell = Object.freeze({ outcomeOf });
 
   // What the lobby may do with the game (and nothing else).
   const lobbyInterface = {
@@ -1499,20 +1396,31 @@
   };
   let lobby = null;
 
+  function releaseControls() {
+    callRenderer('releaseControls');
+  }
+
   function boot() {
     if (typeof MessagePack === 'undefined') {
       document.body.prepend(el('p', { className: 'panel error', textContent: 'msgpack library failed to load.' }));
       return;
     }
-    bindInputEvents();
     dom.retryButton.addEventListener('click', retryNow);
     dom.reconnectNow.addEventListener('click', reconnectNow);
+    dom.debugToggle.addEventListener('click', () => toggleDebug());
+    window.addEventListener('keydown', onDebugKey);
     window.addEventListener('online', reconnectNow);
-    setInterval(watchConnection, WATCHDOG_MS);
+    window.addEventListener('blur', releaseControls);
+    document.addEventListener('visibilitychange', () => { if (document.hidden) releaseControls(); });
     setInterval(renderConnBanner, BANNER_REFRESH_MS);
     for (const button of dom.lobbyButtons) button.addEventListener('click', backToLobby);
     window.addEventListener('resize', layoutCanvas);
-    requestAnimationFrame(render);
+    if (typeof ResizeObserver === 'function') {
+      const observer = new ResizeObserver(() => layoutCanvas());
+      observer.observe(dom.hud);
+      observer.observe(dom.matchBar);
+    }
+    requestAnimationFrame(frameLoop);
     initStartScreen();
 
     if (window.ArenaLobby) {

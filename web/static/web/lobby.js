@@ -1,6 +1,7 @@
 // Lobby client: sign-in over HTTP (guest, log in, register), then one WebSocket to /ws/lobby/
-// (binary msgpack frames through the vendored MessagePack global) for presence, chat, parties,
-// queues, ready checks, rooms and rating pushes.
+// (a GameNet.Link from net.js: binary msgpack frames, pings, reconnect with backoff) for
+// presence, chat, parties, queues (with what each mode needs and how long it waits), ready
+// checks, rooms (each picks a game) and rating pushes (with how the change came about).
 //
 // Loaded before client.js, which calls window.ArenaLobby.attach(game) at boot. `game` is the
 // game's side of the interface (startGame, leaveGame, currentMatch, addResultsNote, showScreen,
@@ -11,6 +12,8 @@
 
   // ---------------------------------------------------------------- constants
 
+  const { LOBBY: T, ERROR, CLOSE } = window.GameNet;
+
   const LOBBY_PATH = '/ws/lobby/';
   const API_AUTH = {
     guest: '/api/auth/guest/',
@@ -18,10 +21,15 @@
     register: '/api/auth/register/',
     logout: '/api/auth/logout/',
   };
-  const MODES = ['duel', 'team', 'ffa'];
   const MODE_NAMES = { duel: 'Duel', team: 'Team 2v2', ffa: 'Free-for-all' };
-  // Room sizes by mode (fewest to start, most allowed), as lobby/matchmaker/state.py has them.
-  const ROOM_LIMITS = { duel: [2, 2], team: [2, 4], ffa: [2, 8] };
+  // Until the welcome lists the configured modes (settings.GAME_MODES) and games: the defaults.
+  const DEFAULT_MODES = [
+    { mode: 'duel', game: 'arena', players: 2, team_size: 1, min: 2, wait: 0, rated: true },
+    { mode: 'team', game: 'arena', players: 4, team_size: 2, min: 4, wait: 0, rated: true },
+    { mode: 'ffa', game: 'arena', players: 8, team_size: 1, min: 8, wait: 0, rated: true },
+  ];
+  const DEFAULT_GAMES = [{ game: 'arena', min: 2, max: 8 }];
+  const OUTCOME_NAMES = { win: 'Win', loss: 'Loss', draw: 'Draw' };
   const CANCEL_REASONS = {
     declined: 'a player declined',
     timeout: 'not everyone accepted in time',
@@ -45,12 +53,16 @@
   const CHAT_BURST = 4;
   const CHAT_REFILL_MS = 1200;
   const PING_INTERVAL_MS = 20000;
-  const RECONNECT_BASE_MS = 1000;
-  const RECONNECT_MAX_MS = 15000;
+  // Every ping is answered: a socket silent for three of them is dead (a path gone without a reset).
+  const STALL_MS = 3 * PING_INTERVAL_MS;
+  const BACKOFF = { baseMs: 1000, maxMs: 15000 };
   const CLOCK_MS = 250;
   // Closes after which this client must not reconnect by itself (docs/protocol.md, section 10):
   // 4400 and 4429 mean it broke the rules; a person decides whether to try again.
-  const NO_RECONNECT = { 4400: 'the server refused messages from this client', 4429: 'too many messages' };
+  const NO_RECONNECT = {
+    [CLOSE.PROTOCOL]: 'the server refused messages from this client',
+    [CLOSE.FLOOD]: 'too many messages',
+  };
   const CHAT_KEEP = 200;
   const ERRORS_KEEP = 20;
   const ERROR_SHOW_MS = 10000;
@@ -75,7 +87,7 @@
       chat: [],             // chat messages, oldest first
       party: { id: 0, leader: 0, members: [], invited: [] },
       invites: new Map(),   // party id -> {party, from, expiresAt}
-      queue: { mode: '', waited: 0, window: 0, rating: 0, size: 0 },
+      queue: { mode: '', waited: 0, window: 0, rating: 0, size: 0, need: 0 },
       check: null,          // {check, mode, players, deadline, accepted, answer}
       lastCancel: null,     // the last match_cancelled
       room: null,           // the room this player is in (with members)
@@ -86,14 +98,13 @@
   }
   let state = freshState();
 
+  // The server's configuration, as its welcome lists it (kept across sign-ins).
+  const server = {
+    modes: DEFAULT_MODES,   // [{mode, game, players, team_size, min, wait, rated}]
+    games: DEFAULT_GAMES,   // [{game, min, max}]: what a room may play
+  };
+
   const sock = {
-    ws: null,
-    closing: false,         // we closed it on purpose: no reconnect
-    retries: 0,
-    retryTimer: null,
-    pingTimer: null,
-    pingId: 0,
-    sendTimes: [],
     chatTokens: CHAT_BURST,
     chatRefillAt: 0,
     lastChatAt: -Infinity,
@@ -128,7 +139,7 @@
     lobbyError: $('lobby-error'),
     onlineCount: $('online-count'),
     onlineList: $('online-list'),
-    queueButtons: [...document.querySelectorAll('#queue-buttons button')],
+    queueModes: $('queue-buttons'),
     queueStatus: $('queue-status'),
     queueText: $('queue-text'),
     queueLeave: $('queue-leave'),
@@ -144,6 +155,7 @@
     roomList: $('room-list'),
     roomsEmpty: $('rooms-empty'),
     roomCreateForm: $('room-create-form'),
+    roomGame: $('room-game'),
     roomMode: $('room-mode'),
     roomMax: $('room-max'),
     roomPublic: $('room-public'),
@@ -178,7 +190,28 @@
     return node;
   }
 
-  const modeName = (mode) => MODE_NAMES[mode] || mode;
+  const modeInfo = (mode) => server.modes.find((m) => m.mode === mode) || null;
+  const gameInfo = (name) => server.games.find((g) => g.game === name) || null;
+  const gameTitle = (name) => {
+    const client = (window.GameClients || {})[name];
+    return (client && client.title) || (name ? name[0].toUpperCase() + name.slice(1) : '');
+  };
+  const severalGames = () => new Set(server.modes.map((m) => m.game).concat(server.games.map((g) => g.game))).size > 1;
+  // "Duel", or for a configured mode its game's title when it is that game's only mode (or is
+  // named after it), else the mode's own name, capitalised.
+  function modeName(mode) {
+    if (MODE_NAMES[mode]) return MODE_NAMES[mode];
+    const info = modeInfo(mode);
+    const only = info && server.modes.filter((m) => m.game === info.game).length === 1;
+    if (info && (only || info.game === mode)) return gameTitle(info.game);
+    return mode ? mode[0].toUpperCase() + mode.slice(1) : '';
+  }
+  function ordinal(n) {
+    const tens = n % 100;
+    const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' }[n % 10] || 'th');
+    return `${n}${suffix}`;
+  }
+  const signed = (n) => (n > 0 ? `+${n}` : n < 0 ? `\u2212${Math.abs(n)}` : '+0');
   const nameOf = (id) => state.players.get(id) || (state.me && state.me.id === id ? state.me.n : `#${id}`);
   const isMe = (id) => Boolean(state.me) && state.me.id === id;
   const inParty = () => state.party.id !== 0;
@@ -331,10 +364,15 @@
 
   // ------------------------------------------------------------------ socket
 
-  function socketUrl() {
-    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    return `${scheme}${location.host}${LOBBY_PATH}`;
-  }
+  const link = new window.GameNet.Link({
+    url: () => window.GameNet.socketUrl(LOBBY_PATH),
+    onMessage,
+    onClose,
+    pingMs: PING_INTERVAL_MS,
+    stallMs: STALL_MS,
+    rate: { windowMs: SEND_WINDOW_MS, max: SEND_MAX_PER_WINDOW },
+    backoff: BACKOFF,
+  });
 
   function setConn(conn) {
     state.conn = conn;
@@ -342,39 +380,17 @@
   }
 
   function connect() {
-    clearTimeout(sock.retryTimer);
-    sock.retryTimer = null;
-    sock.closing = false;
-    const ws = new WebSocket(socketUrl());
-    ws.binaryType = 'arraybuffer';
-    sock.ws = ws;
-    setConn(sock.retries ? 'reconnecting' : 'connecting');
-    ws.addEventListener('open', () => {
-      if (ws !== sock.ws) return;
-      clearInterval(sock.pingTimer);
-      sock.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
-    });
-    ws.addEventListener('message', (event) => onMessage(ws, event));
-    ws.addEventListener('close', (event) => onClose(ws, event));
+    link.connect();
+    setConn(link.attempts ? 'reconnecting' : 'connecting');
   }
 
   function disconnect() {
-    const ws = sock.ws;
-    sock.ws = null;
-    sock.closing = true;
-    clearTimeout(sock.retryTimer);
-    sock.retryTimer = null;
-    clearInterval(sock.pingTimer);
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    link.close(CLOSE.NORMAL);
     state.conn = 'offline';
   }
 
-  function onClose(ws, event) {
-    if (ws !== sock.ws) return;
-    sock.ws = null;
-    clearInterval(sock.pingTimer);
-    if (sock.closing) return;
-    if (event.code === 4401) {
+  function onClose(event) {
+    if (event.code === CLOSE.UNAUTHORIZED) {
       signedOut('Your session has ended: sign in again.');
       return;
     }
@@ -384,55 +400,27 @@
       return;
     }
     // Anything else is unexpected: try again, backing off.
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(sock.retries, 4));
-    sock.retries += 1;
+    link.retry();
     setConn('reconnecting');
-    sock.retryTimer = setTimeout(connect, delay);
   }
 
-  function onMessage(ws, event) {
-    if (ws !== sock.ws) return;
-    if (!(event.data instanceof ArrayBuffer)) {
-      console.warn('Ignoring a non-binary lobby frame');
-      return;
-    }
-    let msg;
-    try {
-      msg = MessagePack.decode(new Uint8Array(event.data));
-    } catch (err) {
-      console.warn('Undecodable lobby frame', err);
-      return;
-    }
-    const handler = msg && HANDLERS[msg.t];
+  function onMessage(msg) {
+    const handler = HANDLERS[msg.t];
     if (handler) handler(msg);
     // Unknown types are ignored, as the protocol asks of clients.
   }
 
-  function rateAllows(now) {
-    while (sock.sendTimes.length && now - sock.sendTimes[0] >= SEND_WINDOW_MS) sock.sendTimes.shift();
-    return sock.sendTimes.length < SEND_MAX_PER_WINDOW;
-  }
-
   // Send one client message (exactly the fields of its schema). Returns whether it went out.
   function send(message, errorNode = dom.lobbyError) {
-    const ws = sock.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
+    if (!link.isOpen()) {
       showError(errorNode, 'Not connected to the lobby yet; try again in a moment.');
       return false;
     }
-    const now = performance.now();
-    if (!rateAllows(now)) {
+    if (!link.send(message)) {
       showError(errorNode, 'Slow down: too many actions at once.');
       return false;
     }
-    ws.send(MessagePack.encode(message));
-    sock.sendTimes.push(now);
     return true;
-  }
-
-  function sendPing() {
-    sock.pingId = (sock.pingId % 2147483647) + 1;
-    send({ t: 'ping', id: sock.pingId });
   }
 
   function chatAllows(now) {
@@ -450,7 +438,7 @@
   // --------------------------------------------------------- server messages
 
   const HANDLERS = {
-    welcome(msg) {
+    [T.WELCOME](msg) {
       const me = msg.me || {};
       state.me = { id: me.id, n: me.n, guest: Boolean(me.guest) };
       state.signedIn = true;
@@ -460,16 +448,20 @@
       state.players = new Map((msg.players || []).map((p) => [p.id, p.n]));
       state.chat = (msg.chat || []).slice(-CHAT_KEEP);
       state.rooms = new Map((msg.rooms || []).map((r) => [r.code, r]));
+      if (Array.isArray(msg.modes) && msg.modes.length) server.modes = msg.modes;
+      if (Array.isArray(msg.games) && msg.games.length) server.games = msg.games;
+      renderModes();
+      renderGameOptions();
       // Party, queue and room follow in their own messages right after this one, and the
       // ready check and invitations if there are any: forget what an earlier socket said.
       state.invites.clear();
       state.check = null;
-      sock.retries = 0;
+      link.resetBackoff();
       setConn('online');
       renderAll();
     },
 
-    presence(msg) {
+    [T.PRESENCE](msg) {
       state.online = msg.online;
       for (const p of msg.joined || []) state.players.set(p.id, p.n);
       for (const id of msg.left || []) state.players.delete(id);
@@ -483,7 +475,7 @@
       appendChat(line);
     },
 
-    party(msg) {
+    [T.PARTY](msg) {
       state.party = { id: msg.id, leader: msg.leader, members: msg.members || [], invited: msg.invited || [] };
       if (msg.id) state.invites.delete(msg.id);
       renderParty();
@@ -491,7 +483,7 @@
       renderQueue();
     },
 
-    party_invited(msg) {
+    [T.PARTY_INVITED](msg) {
       state.invites.set(msg.party, {
         party: msg.party,
         from: msg.from,
@@ -501,13 +493,13 @@
       if (currentScreen() === 'lobby') game.showToast(`${msg.from.n} invited you to a party`, 'info');
     },
 
-    queue(msg) {
+    [T.QUEUE](msg) {
       const { t, ...queue } = msg;
       state.queue = queue;
       renderQueue();
     },
 
-    match_found(msg) {
+    [T.MATCH_FOUND](msg) {
       state.check = {
         check: msg.check,
         mode: msg.mode,
@@ -524,14 +516,14 @@
       renderQueue();
     },
 
-    ready_update(msg) {
+    [T.READY_UPDATE](msg) {
       if (!state.check || state.check.check !== msg.check) return;
       state.check.accepted = msg.accepted || [];
       if (state.check.accepted.some(isMe)) state.check.answer = true;
       renderCheck();
     },
 
-    match_cancelled(msg) {
+    [T.MATCH_CANCELLED](msg) {
       const { t, ...cancel } = msg;
       state.lastCancel = cancel;
       if (state.check && state.check.check === msg.check) state.check = null;
@@ -542,7 +534,7 @@
       renderQueue();
     },
 
-    match_ready(msg) {
+    [T.MATCH_READY](msg) {
       const { t, ticket, ...match } = msg;
       state.match = match;
       state.check = null;
@@ -555,7 +547,7 @@
       game.startGame(msg.match, ticket, { mode: msg.mode, team: msg.team });
     },
 
-    room(msg) {
+    [T.ROOM](msg) {
       const { t, ...room } = msg;
       if (room.code && !state.room) {
         dom.joinCode.value = '';
@@ -566,31 +558,31 @@
       renderQueue();
     },
 
-    room_listed(msg) {
+    [T.ROOM_LISTED](msg) {
       const room = msg.room || {};
       if (msg.event === 'created' || msg.event === 'updated') state.rooms.set(room.code, room);
       else state.rooms.delete(room.code);
       renderRooms();
     },
 
-    rating(msg) {
+    [T.RATING](msg) {
       const { t, ...change } = msg;
       state.ratings[msg.mode] = msg.after;
       state.ratingChanges.push(change);
       renderRatings();
       const text = ratingText(change);
       game.showToast(text, 'info');
-      game.addResultsNote(msg.match, text);
+      game.addResultsNote(msg.match, text, ratingWhy(change));
     },
 
-    error(msg) {
+    [T.ERROR](msg) {
       state.errors.push({ code: msg.code, detail: msg.detail, re: msg.re || null, at: Date.now() });
       if (state.errors.length > ERRORS_KEEP) state.errors.shift();
-      if (msg.code === 'unauthenticated' || msg.code === 'signed_out') return; // the 4401 close follows
+      if (msg.code === ERROR.UNAUTHENTICATED || msg.code === ERROR.SIGNED_OUT) return; // the 4401 close follows
       showError(errorNodeFor(msg), errorText(msg.code, msg.detail));
     },
 
-    pong() {},
+    [T.PONG]() {}, // the link keeps the answers to its own pings
   };
 
   function errorNodeFor(msg) {
@@ -610,17 +602,28 @@
     return `${modeName(change.mode)} rating ${change.before} \u2192 ${change.after} (${sign}${Math.abs(delta)})`;
   }
 
+  // How the change came about: the result moves the skill estimate, and every rated match
+  // makes the estimate surer, which raises the (conservative) number shown. E.g. "Draw: +0 for
+  // the result, +32 as the rating grows more certain".
+  function ratingWhy(change) {
+    if (typeof change.skill !== 'number' || typeof change.certainty !== 'number') return '';
+    const outcome = change.outcome === 'place' ? `${ordinal(change.rank)} place`
+      : OUTCOME_NAMES[change.outcome] || `Rank ${change.rank}`;
+    const surer = change.certainty >= 0 ? 'grows more certain' : 'grows less certain';
+    return `${outcome}: ${signed(change.skill)} for the result, ${signed(change.certainty)} as the rating ${surer}`;
+  }
+
   // ----------------------------------------------------------------- actions
 
   function queueJoin(mode) {
     showError(dom.queueError, '');
-    send({ t: 'queue_join', mode }, dom.queueError);
+    send({ t: T.QUEUE_JOIN, mode }, dom.queueError);
   }
 
   function answerCheck(accept) {
     const check = state.check;
     if (!check || check.answer !== null) return;
-    if (send({ t: 'ready', check: check.check, accept }, dom.readyError)) {
+    if (send({ t: T.READY, check: check.check, accept }, dom.readyError)) {
       check.answer = accept;
       renderCheck();
     }
@@ -638,7 +641,7 @@
       showError(dom.chatError, 'Slow down: wait a moment before sending more.');
       return;
     }
-    if (send({ t: 'chat', text }, dom.chatError)) {
+    if (send({ t: T.CHAT, text }, dom.chatError)) {
       sock.lastChatAt = performance.now();
       dom.chatInput.value = '';
       showError(dom.chatError, '');
@@ -648,18 +651,21 @@
   function onRoomCreate(event) {
     event.preventDefault();
     const message = {
-      t: 'room_create',
+      t: T.ROOM_CREATE,
       mode: dom.roomMode.value,
       max: Number.parseInt(dom.roomMax.value, 10),
       public: dom.roomPublic.checked,
     };
     if (dom.roomPassword.value) message.password = dom.roomPassword.value;
+    // `game` only when not the mode's own (absent: the mode's game).
+    const own = (modeInfo(message.mode) || {}).game;
+    if (dom.roomGame.value && dom.roomGame.value !== own) message.game = dom.roomGame.value;
     showError(dom.roomError, '');
     if (send(message, dom.roomError)) dom.roomPassword.value = '';
   }
 
   function roomJoin(code, password) {
-    const message = { t: 'room_join', code: code.trim().toUpperCase() };
+    const message = { t: T.ROOM_JOIN, code: code.trim().toUpperCase() };
     if (password) message.password = password;
     showError(dom.roomError, '');
     return send(message, dom.roomError);
@@ -685,8 +691,39 @@
     roomJoin(room.code, '');
   }
 
+  // A room's (fewest players to start, most allowed), as the matchmaker has them: the game's
+  // range capped by the mode's full match; a team mode needs a player per team.
+  function roomLimits(mode, game) {
+    const spec = modeInfo(mode) || { players: 8, team_size: 1 };
+    const info = gameInfo(game || spec.game) || { min: 2, max: spec.players };
+    const teams = spec.team_size > 1 ? Math.floor(spec.players / spec.team_size) : 1;
+    return [Math.max(info.min, teams), Math.min(info.max, spec.players)];
+  }
+
+  // Games a mode can play in a room: a team mode only games some team mode plays.
+  function playsIn(mode, game) {
+    const spec = modeInfo(mode);
+    if (!spec || spec.team_size <= 1) return true;
+    return server.modes.some((m) => m.game === game && m.team_size > 1);
+  }
+
+  function renderGameOptions() {
+    const previous = dom.roomGame.value;
+    const mode = dom.roomMode.value;
+    dom.roomGame.replaceChildren(...server.games.map((g) => el('option', {
+      value: g.game,
+      textContent: gameTitle(g.game),
+      disabled: !playsIn(mode, g.game),
+    })));
+    const fallback = (modeInfo(mode) || {}).game || (server.games[0] || {}).game || '';
+    const keep = server.games.some((g) => g.game === previous && playsIn(mode, g.game));
+    dom.roomGame.value = keep ? previous : fallback;
+    dom.roomGame.closest('label').hidden = server.games.length < 2 && !severalGames();
+    updateRoomMaxOptions();
+  }
+
   function updateRoomMaxOptions() {
-    const [low, high] = ROOM_LIMITS[dom.roomMode.value] || [2, 8];
+    const [low, high] = roomLimits(dom.roomMode.value, dom.roomGame.value);
     const previous = Number(dom.roomMax.value) || high;
     dom.roomMax.replaceChildren();
     for (let n = low; n <= high; n++) {
@@ -726,7 +763,8 @@
   }
 
   function renderRatings() {
-    dom.ratings.replaceChildren(...MODES.map((mode) => {
+    const rated = server.modes.filter((m) => m.rated !== false).map((m) => m.mode);
+    dom.ratings.replaceChildren(...rated.map((mode) => {
       const value = state.ratings[mode];
       const last = [...state.ratingChanges].reverse().find((c) => c.mode === mode);
       const item = el('span', { className: 'rating' }, [
@@ -772,7 +810,7 @@
         button.setAttribute('aria-label', `Invite ${name}`);
         button.addEventListener('click', () => {
           showError(dom.partyError, '');
-          send({ t: 'party_invite', player: id }, dom.partyError);
+          send({ t: T.PARTY_INVITE, player: id }, dom.partyError);
         });
         item.append(button);
       }
@@ -816,10 +854,10 @@
       const decline = el('button', { type: 'button', className: 'small secondary', textContent: 'Decline' });
       accept.addEventListener('click', () => {
         showError(dom.partyError, '');
-        send({ t: 'party_accept', party: invite.party }, dom.partyError);
+        send({ t: T.PARTY_ACCEPT, party: invite.party }, dom.partyError);
       });
       decline.addEventListener('click', () => {
-        if (send({ t: 'party_decline', party: invite.party }, dom.partyError)) {
+        if (send({ t: T.PARTY_DECLINE, party: invite.party }, dom.partyError)) {
           state.invites.delete(invite.party);
           renderParty();
         }
@@ -849,7 +887,7 @@
       if (isLeader() && !isMe(m.id)) {
         const kick = el('button', { type: 'button', className: 'small danger', textContent: 'Kick' });
         kick.setAttribute('aria-label', `Kick ${m.n}`);
-        kick.addEventListener('click', () => send({ t: 'party_kick', player: m.id }, dom.partyError));
+        kick.addEventListener('click', () => send({ t: T.PARTY_KICK, player: m.id }, dom.partyError));
         item.append(kick);
       }
       return item;
@@ -859,19 +897,66 @@
     dom.partyPending.textContent = pending.length ? `Invited: ${pending.join(', ')}` : '';
   }
 
+  // What a mode needs before its match starts: "8 players; starts with 3 after 20 s", or, while
+  // queued for it, "3 queued of 8, starts with 3 after 20 s".
+  function modeHint(info, queue) {
+    const smaller = info.min < info.players ? `, starts with ${info.min} after ${info.wait} s` : '';
+    const teams = info.team_size > 1 ? ` (teams of ${info.team_size})` : '';
+    if (!queue) return `${info.players} players${teams}${smaller}`;
+    let hint = `${queue.size} queued of ${info.players}${smaller}`;
+    if (typeof queue.need === 'number' && queue.need > queue.size) {
+      const more = queue.need - queue.size;
+      hint += ` \u00b7 ${more} more needed`;
+    }
+    return hint;
+  }
+
+  // One row per mode: its queue button and its hint (ids and labels as "Queue duel").
+  function renderModes() {
+    dom.queueModes.replaceChildren(...server.modes.map((info) => {
+      const button = el('button', {
+        type: 'button',
+        id: `queue-${info.mode}`,
+        textContent: `Queue ${modeName(info.mode).toLowerCase()}`,
+      });
+      button.dataset.mode = info.mode;
+      button.addEventListener('click', () => queueJoin(info.mode));
+      // With several games, which one the mode plays.
+      const played = severalGames() ? [el('span', { className: 'mode-game tag', textContent: gameTitle(info.game) })] : [];
+      const item = el('li', {}, [button, ...played, el('span', { className: 'mode-hint' })]);
+      item.dataset.mode = info.mode;
+      return item;
+    }));
+    const previous = dom.roomMode.value;
+    dom.roomMode.replaceChildren(...server.modes.map((info) => el('option', {
+      value: info.mode, textContent: modeName(info.mode),
+    })));
+    const modes = server.modes.map((m) => m.mode);
+    dom.roomMode.value = modes.includes(previous) ? previous : modes.includes('ffa') ? 'ffa' : modes[0];
+    renderQueue();
+  }
+
   function renderQueue() {
     const q = state.queue;
     const queued = Boolean(q.mode);
     const busy = queued || Boolean(state.check) || Boolean(state.room);
     const follower = inParty() && !isLeader();
-    for (const button of dom.queueButtons) {
+    for (const item of dom.queueModes.children) {
+      const mode = item.dataset.mode;
+      const button = item.querySelector('button');
+      const info = modeInfo(mode);
       button.disabled = busy || follower;
       button.title = follower ? 'Only the party leader can queue the party' : '';
+      const hint = item.querySelector('.mode-hint');
+      hint.textContent = info ? `${modeHint(info, q.mode === mode ? q : null)}` : '';
+      item.classList.toggle('queued', q.mode === mode);
     }
     dom.queueStatus.hidden = !queued;
     if (queued) {
+      const info = modeInfo(q.mode);
       dom.queueText.textContent = `Searching ${modeName(q.mode)}: ${q.waited} s waited \u00b7 `
-        + `rating ${q.rating} \u00b1 ${q.window} \u00b7 ${q.size} waiting`;
+        + `rating ${q.rating} \u00b1 ${q.window} \u00b7 `
+        + (info ? modeHint(info, q) : `${q.size} waiting`);
     }
     dom.queueLeave.hidden = !queued; // any member may take the party out of the queue
   }
@@ -928,7 +1013,8 @@
     if (!room) return;
     dom.roomCode.textContent = room.code;
     const host = room.host || {};
-    dom.roomInfo.textContent = `${modeName(room.mode)} \u00b7 ${room.count}/${room.max} players \u00b7 `
+    const played = room.game ? `${gameTitle(room.game)} \u00b7 ` : '';
+    dom.roomInfo.textContent = `${played}${modeName(room.mode)} \u00b7 ${room.count}/${room.max} players \u00b7 `
       + `${room.public ? 'public' : 'private'}${room.locked ? ', password' : ''} \u00b7 host ${host.n || '?'}`
       + ' \u00b7 share the code to invite';
     dom.roomMembers.replaceChildren(...(room.members || []).map((m) => {
@@ -940,7 +1026,7 @@
     }));
     const amHost = isMe(host.id);
     dom.roomStart.hidden = !amHost;
-    const low = (ROOM_LIMITS[room.mode] || [2])[0];
+    const low = roomLimits(room.mode, room.game)[0];
     dom.roomStart.disabled = (room.members || []).length < low;
     dom.roomStart.title = dom.roomStart.disabled ? `Needs at least ${low} players` : '';
   }
@@ -952,7 +1038,8 @@
     dom.roomList.replaceChildren(...rooms.map((room) => {
       const host = room.host || {};
       const button = el('button', { type: 'button', className: 'room-item secondary' }, [
-        el('span', { className: 'room-mode', textContent: modeName(room.mode) }),
+        el('span', { className: 'room-mode', textContent: room.game && severalGames()
+          ? `${gameTitle(room.game)} \u00b7 ${modeName(room.mode)}` : modeName(room.mode) }),
         el('span', { className: 'room-host', textContent: `${host.n || '?'}'s room` }),
         el('span', { className: 'room-count', textContent: `${room.count}/${room.max}` }),
         el('span', { className: 'room-code code', textContent: room.code }),
@@ -999,6 +1086,8 @@
     party: state.party,
     invites: [...state.invites.values()].map(({ party, from }) => ({ party, from })),
     queue: state.queue,
+    modes: server.modes,
+    games: server.games,
     check: state.check && {
       check: state.check.check,
       mode: state.check.mode,
@@ -1021,21 +1110,22 @@
     dom.accountForm.addEventListener('submit', onAccountSubmit);
     dom.signout.addEventListener('click', signOut);
     dom.reconnect.addEventListener('click', () => {
-      sock.retries = 0;
+      link.resetBackoff();
       connect();
     });
-    for (const button of dom.queueButtons) button.addEventListener('click', () => queueJoin(button.dataset.mode));
-    dom.queueLeave.addEventListener('click', () => send({ t: 'queue_leave' }, dom.queueError));
+    dom.queueLeave.addEventListener('click', () => send({ t: T.QUEUE_LEAVE }, dom.queueError));
     dom.readyAccept.addEventListener('click', () => answerCheck(true));
     dom.readyDecline.addEventListener('click', () => answerCheck(false));
-    dom.partyLeave.addEventListener('click', () => send({ t: 'party_leave' }, dom.partyError));
+    dom.partyLeave.addEventListener('click', () => send({ t: T.PARTY_LEAVE }, dom.partyError));
     dom.chatForm.addEventListener('submit', onChatSubmit);
     dom.roomCreateForm.addEventListener('submit', onRoomCreate);
-    dom.roomMode.addEventListener('change', updateRoomMaxOptions);
+    dom.roomMode.addEventListener('change', renderGameOptions);
+    dom.roomGame.addEventListener('change', updateRoomMaxOptions);
     dom.roomJoinForm.addEventListener('submit', onRoomJoin);
-    dom.roomStart.addEventListener('click', () => send({ t: 'room_start' }, dom.roomPanelError));
-    dom.roomLeave.addEventListener('click', () => send({ t: 'room_leave' }, dom.roomPanelError));
-    updateRoomMaxOptions();
+    dom.roomStart.addEventListener('click', () => send({ t: T.ROOM_START }, dom.roomPanelError));
+    dom.roomLeave.addEventListener('click', () => send({ t: T.ROOM_LEAVE }, dom.roomPanelError));
+    renderModes();
+    renderGameOptions();
     setInterval(onClock, CLOCK_MS);
   }
 
@@ -1075,13 +1165,13 @@
             showSignIn();
             return;
           }
-          if (!sock.ws && !sock.retryTimer) connect();
+          if (!link.active) connect();
           showLobby();
         },
         // The game's end message arrived; a rating push for it may have come first.
         matchEnded(matchId) {
           for (const change of state.ratingChanges) {
-            if (change.match === matchId) game.addResultsNote(matchId, ratingText(change));
+            if (change.match === matchId) game.addResultsNote(matchId, ratingText(change), ratingWhy(change));
           }
         },
       };
