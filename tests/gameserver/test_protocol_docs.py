@@ -3,7 +3,9 @@
 Each example in the doc is a ```json block directly followed by a ```hex block holding the exact
 msgpack bytes of that JSON value (space-separated lowercase pairs, 32 per line). Every match and
 lobby message type has an example, and every lobby client example passes the lobby's own schema
-check, so the documented requests are ones the server accepts.
+check, so the documented requests are ones the server accepts. Every snapshot example names its
+game and carries exactly the keys, in order, that the game's own ``snapshot`` sends, so a field
+added to a game shows up here until the doc has it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from gameserver import protocol
 from gameserver.protocol import CloseCode, ErrorCode
 from gameserver.protocol import lobby as lobby_protocol
+from match.games import get_game
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
@@ -177,3 +180,44 @@ def test_each_lobby_client_example_passes_the_lobby_schema(index: int) -> None:
     assert value.get("t") in lobby_protocol.CLIENT_TYPES
     assert lobby_protocol.check_lobby_message(value) == value["t"]
     assert len(protocol.encode(value)) <= protocol.DEFAULT_LIMITS.max_message_bytes
+
+
+SNAPSHOT_INDEXES = [
+    pytest.param(i, id=example_id(i))
+    for i in range(len(EXAMPLES))
+    if example_type(EXAMPLES[i][0]) == protocol.SNAPSHOT
+]
+
+
+def test_both_shipped_games_have_a_snapshot_example() -> None:
+    documented = {example_value(i).get("game") for i in range(len(EXAMPLES))}
+    assert {"arena", "grid"} <= documented
+
+
+@pytest.mark.parametrize("index", SNAPSHOT_INDEXES)
+def test_each_snapshot_example_has_the_keys_its_game_sends_in_order(index: int) -> None:
+    """The message as MatchConsumer writes it (``game`` last), and a state shaped like the one the
+    game's rules make for the same players and settings."""
+    value = example_value(index)
+    state = value["state"]
+    rules = get_game(value["game"])
+    names = [p["n"] for p in state["players"]]
+    real = rules.snapshot(
+        rules.initial_state(
+            players=[{"seat": seat, "name": name} for seat, name in enumerate(names)],
+            settings={
+                "tick_hz": state["hz"],
+                "score_limit": state["score_limit"],
+                "time_limit_ticks": state["end_tick"],
+            },
+            seed=1,
+        )
+    )
+    message = protocol.snapshot_message(
+        tick=0, seat=0, phase=protocol.PHASE_WAITING, state=real, acks=[0], game=rules.name
+    )
+    assert list(value) == list(message)
+    assert list(state) == list(real)
+    made_players = cast(list[dict[str, Any]], real["players"])
+    for documented, made in zip(state["players"], made_players, strict=True):
+        assert list(documented) == list(made)
