@@ -1,13 +1,16 @@
 """A real TCP proxy for fault tests: clients connect through it, and ``cut()`` drops every
 connection it carries at once (both sides see a reset, as when a network path dies), while
-new connections keep working. Threads, so it serves a browser or a subprocess as well as an
-in-process client."""
+new connections keep working. ``one_way_ms`` delays every byte by that much in each direction
+(a long link: the round trip grows by twice it), in order. Threads, so it serves a browser or a
+subprocess as well as an in-process client."""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -15,8 +18,11 @@ from types import TracebackType
 class CuttableProxy:
     """``with CuttableProxy(upstream_port) as proxy:`` then connect to ``proxy.port``."""
 
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, upstream_port: int, upstream_host: str = "127.0.0.1", *, one_way_ms: float = 0
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.delay = one_way_ms / 1000
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -80,12 +86,36 @@ class CuttableProxy:
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        if self.delay > 0:
+            self._pump_delayed(src, dst)
+            return
         for chunk in self._chunks(src):
             try:
                 dst.sendall(chunk)
             except OSError:
                 break
         self._forget(src, dst)
+
+    def _pump_delayed(self, src: socket.socket, dst: socket.socket) -> None:
+        """Read as data comes, write each chunk ``delay`` after it came (a second thread), so the
+        delay adds to the latency without throttling the bandwidth."""
+        due: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+
+        def writer() -> None:
+            while (item := due.get()) is not None:
+                at, chunk = item
+                if (wait := at - time.monotonic()) > 0:
+                    time.sleep(wait)
+                try:
+                    dst.sendall(chunk)
+                except OSError:
+                    break
+            self._forget(src, dst)
+
+        threading.Thread(target=writer, name="proxy-delay", daemon=True).start()
+        for chunk in self._chunks(src):
+            due.put((time.monotonic() + self.delay, chunk))
+        due.put(None)
 
     @staticmethod
     def _chunks(sock: socket.socket) -> Iterator[bytes]:
