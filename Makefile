@@ -15,6 +15,11 @@ export DEBUG
 DEV_SECRET_KEY := .dev-secret-key
 
 PY := $(VENV)/bin/python
+# The suite's pytest-xdist workers: most of its time is real processes, browsers and timeouts
+# waiting (about one core busy on average), so three workers fit two cores; worksteal keeps the
+# long tests from piling up on one worker. Every test isolates itself (its own ports, databases
+# and Redis keys).
+TEST_WORKERS ?= 3
 STAMP := $(VENV)/.installed
 VENDOR := gameserver/static/vendor/msgpack.min.js
 
@@ -28,7 +33,7 @@ test: $(STAMP) $(VENDOR) $(DEV_SECRET_KEY) test-services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

@@ -87,7 +87,11 @@ def test_production_with_a_strong_secret_key_starts():
         ("s" * 49 + "abcd", None),  # long enough, 5 distinct: the boundary that passes
         ("abc" * 16, "48 characters, fewer than 50"),
         ("abcd" * 20, "4 distinct characters, fewer than 5"),
-        ("django-insecure-" + secrets.token_urlsafe(50), "starts with 'django-insecure-'"),
+        # Otherwise strong (fixed, so every pytest-xdist worker collects the same test ids).
+        (
+            "django-insecure-" + "q7Lx2VbN9mRk4TzW8cPj3HsY6dFg1AeU5nQo0iXw-KtZy_BrCv",
+            "starts with 'django-insecure-'",
+        ),
     ],
 )
 def test_production_refuses_a_weak_secret_key(key, reason):

@@ -40,6 +40,14 @@ async def store(settings: Any, redis_url: str, redis_prefix: str) -> AsyncIterat
     await store.close()
 
 
+async def forget_everything(store: MatchStore, prefix: str) -> None:
+    """What a restarted Redis without persistence remembers of this test: nothing. Only this
+    test's keys go (a FLUSHDB would wipe a shared REDIS_URL server under other tests)."""
+    keys = [key async for key in store.redis.scan_iter(match=f"{prefix}:*")]
+    assert keys, "the test had written something to forget"
+    await store.redis.delete(*keys)
+
+
 async def released(_match_id: str) -> None:
     return None
 
@@ -121,19 +129,21 @@ async def test_writes_of_a_worker_that_lost_the_lease_are_refused(store):
     assert await store.redis.get(owner_key) == b"worker-b", "a stale finish deletes nothing"
 
 
-async def test_a_lease_redis_forgot_is_taken_back_by_its_owner(store):
+async def test_a_lease_redis_forgot_is_taken_back_by_its_owner(store, redis_prefix):
     match_id = str(uuid.uuid4())
     assert await store.acquire(match_id, "worker-a")
-    await store.redis.flushdb()  # what a restarted Redis without persistence remembers
+    await forget_everything(store, redis_prefix)
     assert await store.renew(match_id, "worker-a") == 2
     assert await store.orphans(skip=set()) == [], "listed again, and held"
     assert await store.redis.sismember(store.running_key, match_id)
 
 
-async def test_after_redis_forgot_everything_the_owner_checkpoints_and_holds_the_match_again(store):
+async def test_after_redis_forgot_everything_the_owner_checkpoints_and_holds_the_match_again(
+    store, redis_prefix
+):
     match_id = str(uuid.uuid4())
     assert await store.acquire(match_id, "worker-a")
-    await store.redis.flushdb()
+    await forget_everything(store, redis_prefix)
     assert not await store.append(match_id, "worker-a", [[7, [], []]]), "no log without its checkpoint"
     await store.checkpoint(match_id, "worker-a", b"state at tick 8")
     assert await store.redis.get(store.keys(match_id)[0]) == b"worker-a"
