@@ -1,7 +1,9 @@
 """A real TCP proxy for fault tests: clients connect through it, and ``cut()`` drops every
 connection it carries at once (both sides see a reset, as when a network path dies), while
 new connections keep working. ``one_way_ms`` delays every byte by that much in each direction
-(a long link: the round trip grows by twice it), in order. Threads, so it serves a browser or a
+(a long link: the round trip grows by twice it), in order; on such a link ``hold_downstream()``
+keeps everything the server sends queued (the client hears nothing, its own bytes still go)
+until ``release_downstream()``. Threads, so it serves a browser or a
 subprocess as well as an in-process client."""
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class CuttableProxy:
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.delay = one_way_ms / 1000
+        self.downstream = threading.Event()  # set: bytes toward the client flow
+        self.downstream.set()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -41,6 +45,7 @@ class CuttableProxy:
     ) -> None:
         self.closed = True
         self.listener.close()
+        self.downstream.set()  # no writer stays parked on a hold
         self.cut()
 
     @property
@@ -82,12 +87,20 @@ class CuttableProxy:
             with self.lock:
                 self.pairs.append((client, server))
                 self.accepted += 1
-            for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, toward_client in ((client, server, False), (server, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, toward_client), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def hold_downstream(self) -> None:
+        """Queue what the server sends (a delayed link only), as a stalled path would."""
+        assert self.delay > 0, "holding needs a delayed link (one_way_ms > 0)"
+        self.downstream.clear()
+
+    def release_downstream(self) -> None:
+        self.downstream.set()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, toward_client: bool) -> None:
         if self.delay > 0:
-            self._pump_delayed(src, dst)
+            self._pump_delayed(src, dst, toward_client)
             return
         for chunk in self._chunks(src):
             try:
@@ -96,7 +109,7 @@ class CuttableProxy:
                 break
         self._forget(src, dst)
 
-    def _pump_delayed(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump_delayed(self, src: socket.socket, dst: socket.socket, toward_client: bool) -> None:
         """Read as data comes, write each chunk ``delay`` after it came (a second thread), so the
         delay adds to the latency without throttling the bandwidth."""
         due: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
@@ -106,6 +119,8 @@ class CuttableProxy:
                 at, chunk = item
                 if (wait := at - time.monotonic()) > 0:
                     time.sleep(wait)
+                if toward_client:
+                    self.downstream.wait()
                 try:
                     dst.sendall(chunk)
                 except OSError:

@@ -73,3 +73,24 @@ def test_a_delayed_link_is_still_cut_at_once():
                 assert client.recv(1) == b""
     finally:
         listener.close()
+
+
+def test_a_held_downstream_keeps_what_the_server_sends_until_released():
+    listener, port = echo_server()
+    try:
+        with (
+            CuttableProxy(port, one_way_ms=20) as proxy,
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as client,
+        ):
+            client.sendall(b"a")
+            assert read_exactly(client, 1) == b"a"
+            proxy.hold_downstream()
+            client.sendall(b"bc")  # reaches the echo server; its answer is held
+            client.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):
+                assert client.recv(1) == b"", "nothing may arrive while held"
+            proxy.release_downstream()
+            client.settimeout(30)
+            assert read_exactly(client, 2) == b"bc"
+    finally:
+        listener.close()

@@ -137,6 +137,7 @@ def frames_relayed(base: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+@pytest.mark.timeout(600)  # 12 loaded starts and stops: ~60 s alone, twice that beside other tests
 def test_sigterm_under_load_exits_0_every_time(db_url):
     """100 benchmark players (load_tests.bench_edge, one client process) in running matches."""
     env = migrated(db_url)
