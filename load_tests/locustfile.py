@@ -437,6 +437,7 @@ class Player:
         self.token = ""
         self.id = 0
         self.lobby: Socket | None = None
+        self.dialing: Socket | None = None  # the lobby socket being opened, until welcomed or not
         self.lobby_up = Event()  # set while self.lobby is a live, welcomed socket
         self.lobby_dead = ""  # why the lobby socket is gone for good (reported)
         self.leaving = False
@@ -546,6 +547,9 @@ class Player:
         except (websocket.WebSocketException, OSError) as exc:
             return Dialled(f"handshake: {type(exc).__name__} {exc}")
         sock = link.socket
+        self.dialing = sock
+        if self.leaving:  # left while this socket opened: leave() could not see it
+            sock.close(wait=0)
         gevent.wait(
             [link.welcomed, sock.closed],
             count=1,
@@ -593,6 +597,8 @@ class Player:
         self.lobby_up.set()  # wakes a sender waiting for the socket: it finds the lobby dead
 
     def _lobby_message(self, link: LobbyLink, message: dict[str, Any], _size: int) -> None:
+        if self.leaving:
+            return  # what a socket says while its player signs out (signed_out) is no failure
         kind = message["t"]
         if kind == lp.WELCOME:
             if link.seq:
@@ -710,9 +716,12 @@ class Player:
         if self.keeper is not None:
             self.keeper.kill(block=False)
             self.keeper = None
-        if self.lobby is not None:
-            self.lobby.close()
-            self.lobby = None
+        # A keeper killed while resuming leaves the socket it was dialling: close it too, or
+        # it would hear the sign-out.
+        for sock in dict.fromkeys((self.lobby, self.dialing)):
+            if sock is not None:
+                sock.close()
+        self.lobby = self.dialing = None
         self.sign_out()
 
     def fresh_ready(self, message: dict[str, Any]) -> bool:
@@ -853,6 +862,10 @@ class Player:
             self.join_match(match, ticket_url, path)
             while True:
                 match.send_inputs(self.options.input_hz)
+                if match.socket is not None and not match.over.is_set():
+                    # A write failed (the server dropped the TCP after its close frame): what
+                    # arrived before the drop, ``end`` perhaps, is still to be read.
+                    match.socket.closed.wait(WAIT_TIMEOUT)
                 if match.fatal:
                     raise StepFailed(match.fatal)  # reported where it was seen
                 if match.ended_at:

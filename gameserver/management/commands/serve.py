@@ -157,7 +157,7 @@ class Command(BaseCommand):
         servers.direct_twisted_writes()
         servers.small_frame_unmasking()
         servers.unobserved_messages()
-        servers.close_oversized_with_1009()
+        servers.websocket_close_options()
         servers.request_deadlines(settings.HTTP_REQUEST_TIMEOUT)
         server: Server
 

@@ -775,6 +775,40 @@ def test_a_message_over_the_server_s_cap_is_answered_with_close_1009(server):
     sock.shutdown()
 
 
+def test_a_client_that_answers_the_close_late_still_gets_end_and_its_writes_do_not_fail(server):
+    """A client busy for a few seconds as the match ends (a loaded load generator, a tab in the
+    background): the server waits for its answer to the close frame instead of resetting the
+    connection after autobahn's 1 s, so the inputs it still sends do not fail, and ``end`` and
+    close 1000 are there when it reads again."""
+    created = create_match(server, players=2, time_limit=5)
+    slow, quick = match_socket(server, created, 0), match_socket(server, created, 1)
+    try:
+        next_message(slow, "snapshot")
+        quick_log = next_message(quick, "end", timeout=120)  # the match is over: slow's end is sent
+        assert quick_log["result"]["reason"] != "aborted"
+        failed = ""
+        for seq in range(1, 41):  # 4 s of inputs, nothing read
+            try:
+                slow.send_binary(an_input(seq))
+            except (websocket.WebSocketException, OSError) as exc:
+                failed = f"input {seq}: {type(exc).__name__} {exc}"
+                break
+            time.sleep(0.1)
+        assert not failed, f"the server reset the connection while the client was busy: {failed}"
+        kinds, code = [], None
+        while code is None:
+            opcode, data = slow.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big")
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                kinds.append(msgpack.unpackb(data)["t"])
+        assert kinds[-1] == "end", kinds[-5:]
+        assert code == 1000
+    finally:
+        slow.shutdown()
+        quick.shutdown()
+
+
 def test_a_request_dribbled_byte_by_byte_is_cut_off(db_url):
     """Slowloris: a header line every half second keeps Twisted's idle timer happy forever;
     the request deadline (HTTP_REQUEST_TIMEOUT) cuts it, and honest requests go on."""

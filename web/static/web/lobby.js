@@ -341,8 +341,10 @@
 
   async function signOut() {
     dom.signout.disabled = true;
-    // Close first, with 1000: the lobby lets a deliberate leave go at once (a drop gets a grace).
-    disconnect();
+    // Close first, with 1000: the lobby lets a deliberate leave go at once (a drop gets a grace),
+    // and the logout after it finds no socket of this session to tell.
+    state.conn = 'offline';
+    await link.closeAndWait(CLOSE.NORMAL);
     try {
       await postJson(API_AUTH.logout, {});
     } catch (err) {

@@ -298,6 +298,21 @@
       this.detach(code);
     }
 
+    // Close, resolving once the closing handshake is over (or after withinMs): a request sent
+    // then (a sign-out) cannot overtake the close and be told to this socket first.
+    closeAndWait(code = 1000, withinMs = 3000) {
+      this.cancelRetry();
+      const ws = this.detach(code);
+      if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(resolve, withinMs);
+        ws.addEventListener('close', () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    }
+
     // Send one message; false when not open or over the client's own rate cap.
     send(message) {
       if (!this.isOpen()) return false;
