@@ -28,6 +28,8 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
 from gameserver.edge.clients import request_address
 
@@ -69,6 +71,21 @@ def api(*methods: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., 
                 return error(exc.code, exc.detail, exc.status)
 
         return wrapper
+
+    return decorate
+
+
+View = Callable[..., Any]
+
+
+def page(*methods: str) -> Callable[[View], View]:
+    """A page (not /api/) that answers only ``methods`` (they change nothing): any other method
+    gets Django's 405 with ``Allow`` and an empty body. CSRF is not checked, since nothing
+    here changes state; with the check, a plain POST got a 403 and Django's 2.8 KB CSRF page."""
+
+    def decorate(view: View) -> View:
+        exempt: View = csrf_exempt(require_http_methods(list(methods))(view))
+        return exempt
 
     return decorate
 

@@ -346,8 +346,15 @@ LOBBY_RECONNECT_GRACE = env_int("LOBBY_RECONNECT_GRACE", 20, minimum=0, maximum=
 # On SIGTERM/SIGINT a server process tells its players, closes their sockets and ends the
 # matches it hosts within this many seconds, then exits anyway (gameserver/edge/shutdown.py).
 SHUTDOWN_GRACE_SECONDS = env_int("SHUTDOWN_GRACE_SECONDS", 10, minimum=1, maximum=600)
-MATCH_TIME_LIMIT = env_int("MATCH_TIME_LIMIT", 120, minimum=1)
-MATCH_SCORE_LIMIT = env_int("MATCH_SCORE_LIMIT", 10, minimum=1)
+# What POST /api/matches/ takes as time_limit (seconds) and score_limit; the defaults too.
+MATCH_TIME_LIMIT_RANGE = (5, 3600)
+MATCH_SCORE_LIMIT_RANGE = (1, 100)
+MATCH_TIME_LIMIT = env_int(
+    "MATCH_TIME_LIMIT", 120, minimum=MATCH_TIME_LIMIT_RANGE[0], maximum=MATCH_TIME_LIMIT_RANGE[1]
+)
+MATCH_SCORE_LIMIT = env_int(
+    "MATCH_SCORE_LIMIT", 10, minimum=MATCH_SCORE_LIMIT_RANGE[0], maximum=MATCH_SCORE_LIMIT_RANGE[1]
+)
 
 # Per-connection limits (see docs/protocol.md). Daphne has its own cap (64 KiB in
 # `manage.py serve`, 1 MiB as plain `daphne`) where it just drops the connection; these are

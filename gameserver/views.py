@@ -6,13 +6,13 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gameserver.edge.liveness import readiness
+from gameserver.http import page
 
 
-@require_GET
+@page("GET")
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """This process's counters in Prometheus' text format; loopback only unless METRICS_PUBLIC."""
     try:
@@ -24,7 +24,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
 
-@require_GET
+@page("GET")
 async def readyz_view(request: HttpRequest) -> HttpResponse:
     """Readiness: the channel layer answers and a tick worker and the matchmaker listen; 503
     otherwise (while Redis restarts, or with no worker running), so that a load balancer sends

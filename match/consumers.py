@@ -251,6 +251,8 @@ class MatchConsumer(EdgeConsumer):
             self.write_now(message)
 
     def relay_end(self, message: Message) -> None:
+        if self.closing or self.gone:
+            return  # the end came twice (the runner sends it surely), or the socket is going
         written = self.write_now(message)
         self.closing = True
         self.in_background(self.end_and_close(None if written else message))

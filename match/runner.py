@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 
 from gameserver import protocol
-from gameserver.edge.recovery import LayerWatch
+from gameserver.edge.recovery import LayerWatch, send_surely
 from gameserver.groups import MATCHMAKER_CHANNEL, match_group
 from match import services
 from match.rules import GameRules, InvalidInput, PlayerSpec
@@ -418,9 +418,20 @@ class MatchRunner:
         if not written:
             log.warning("match %s: result was already recorded; not writing it again", self.match_id)
         frame = protocol.encode(protocol.end_message(tick=tick, result=result))
-        await self._group_send({"type": "match.end", "match": self.match_id, "frame": frame})
-        # The lobby frees the players and tells them their new ratings (written with the result).
-        await self._send(MATCHMAKER_CHANNEL, {"type": "mm.match_ended", "match_id": self.match_id})
+        end = {"type": "match.end", "match": self.match_id, "frame": frame}
+        await self._group_send(end)
+        # No later message makes up for a lost end (a frame's loss is made up by a snapshot): a
+        # relay whose channel was full would keep its sockets open on a match that is over. So
+        # every relay heard from gets it again, retried while its channel is full (each socket
+        # takes the first). The lobby frees the players and tells them their new ratings.
+        for relay in self.relay_seen:
+            send_surely(self.layer, relay, end, "runner.end")
+        send_surely(
+            self.layer,
+            MATCHMAKER_CHANNEL,
+            {"type": "mm.match_ended", "match_id": self.match_id},
+            "runner.ended",
+        )
         if self.keeper is not None:
             try:
                 await self.keeper.store.finish(self.match_id, self.owner_channel)

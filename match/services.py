@@ -23,8 +23,6 @@ from match.signals import match_finished
 from match.tickets import ticket_issue
 
 NAME_MAX_LEN = 16
-SCORE_LIMIT_RANGE = (1, 100)
-TIME_LIMIT_RANGE = (5, 3600)
 
 
 class SeatSpec(TypedDict):
@@ -94,11 +92,11 @@ def match_create(
         "score_limit": _bounded(
             score_limit,
             getattr(rules, "default_score_limit", settings.MATCH_SCORE_LIMIT),
-            SCORE_LIMIT_RANGE,
+            settings.MATCH_SCORE_LIMIT_RANGE,
             "score_limit",
         ),
         "time_limit_ticks": hz
-        * _bounded(time_limit, settings.MATCH_TIME_LIMIT, TIME_LIMIT_RANGE, "time_limit"),
+        * _bounded(time_limit, settings.MATCH_TIME_LIMIT, settings.MATCH_TIME_LIMIT_RANGE, "time_limit"),
     }
     with transaction.atomic():
         match = Match.objects.create(game=game, mode=mode, settings=match_settings)

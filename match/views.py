@@ -12,11 +12,10 @@ from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from gameserver.edge.liveness import readiness
 from gameserver.groups import TICK_CHANNEL
-from gameserver.http import api, error, json_body, throttle
+from gameserver.http import api, error, json_body, page, throttle
 from match import selectors, services
 from match.games import UnknownGame
 from match.models import Match
@@ -36,7 +35,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return default_failure(request, reason=reason)
 
 
-@require_GET
+@page("GET")
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness: the process answers."""
     return JsonResponse({"ok": True})

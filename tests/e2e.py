@@ -105,6 +105,20 @@ class Process:
                 self.proc.wait(timeout=10)
 
 
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[tuple[Process, str]]:
+    """A migrated database and one ``manage.py serve`` on a free port: (the process, its URL).
+    It must still be running when the test is done; it is stopped either way."""
+    migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
+    assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
+    server = Process(manage("serve", "--port", "0"), env)
+    try:
+        yield server, server.wait_for(READY).group(1)
+        assert server.proc.poll() is None, "the server died:\n" + "\n".join(server.lines[-30:])
+    finally:
+        server.stop()
+
+
 def server_env(**extra: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "PYTEST_CURRENT_TEST"}

@@ -6,9 +6,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
 
-from gameserver.http import BadRequest
+from gameserver.http import BadRequest, page
 from gameserver.protocol.lobby import CHAT_MAX_CHARS
 from lobby.models import Player
 from lobby.modes import rated_modes
@@ -19,7 +18,7 @@ from lobby.views.stats import whole_number
 from match.games import default_game, games
 
 
-@require_GET
+@page("GET")
 @ensure_csrf_cookie
 def play(request: HttpRequest) -> HttpResponse:
     """The browser client. ``me`` (the signed-in player, or None) lets the page open on the lobby
@@ -55,7 +54,7 @@ def play(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@page("GET")
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     """The leaderboard of one rated mode (the first by default), rendered on the server (works
     without JavaScript); a tab per rated mode."""

@@ -4,7 +4,8 @@ Inputs are validated once, at the socket. Per match, this process keeps the newe
 each local seat and flushes them as ONE layer message (``[[seat, fields], ...]``: channels-redis
 packs with msgpack, which refuses int map keys) shortly before the match's next tick is due,
 as learned from the frames' arrival times; an input that comes after this tick's flush goes
-with the next one. So a tick costs one message per match per process, not one per input.
+with the next one. So a tick costs one message per match per process, not one per input. A
+batch the layer refuses (the owner's channel full) goes again with the next one.
 """
 
 from __future__ import annotations
@@ -68,9 +69,19 @@ class InputBatcher:
         metrics.INPUT_BATCHES.inc()
         # A task, not an eager run: channels-redis (redis-py) needs to run inside a task.
         task = asyncio.ensure_future(self.relay.layer.send(owner, event))
-        task.add_done_callback(functools.partial(self._sent, match_id))
+        task.add_done_callback(functools.partial(self._sent, match_id, seats))
 
-    def _sent(self, match_id: str, task: asyncio.Future[Any]) -> None:
-        """A lost batch (ChannelFull, a layer error) is reported; the next tick's batch carries on."""
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            LayerWatch.of(self.relay.layer).report("inputs.flush", exc, f"match {match_id}")
+    def _sent(self, match_id: str, seats: dict[int, dict[str, Any]], task: asyncio.Future[Any]) -> None:
+        """A batch the layer refused (ChannelFull, a layer error) is reported, and its inputs go
+        with the next batch unless a newer one of the same seat came meanwhile: an input is the
+        keys held, and a client that sends only on change would otherwise hold the old ones."""
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        LayerWatch.of(self.relay.layer).report("inputs.flush", exc, f"match {match_id}")
+        pending = self.pending.get(match_id)
+        if pending is None:
+            self.pending[match_id] = dict(seats)
+            self._schedule(match_id)
+            return
+        for seat, fields in seats.items():
+            pending.setdefault(seat, fields)

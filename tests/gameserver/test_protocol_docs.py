@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import msgpack
 import pytest
+from django.conf import settings
 
 from gameserver import protocol
 from gameserver.protocol import CloseCode, ErrorCode
@@ -162,6 +163,20 @@ def test_every_close_code_has_a_row_in_the_close_table(code: CloseCode) -> None:
 
 def test_daphnes_own_close_code_1009_is_documented() -> None:
     assert re.search(r"^\| 1009 \|", DOC, re.MULTILINE)
+
+
+def test_a_chat_flood_is_documented_as_the_close_the_server_sends() -> None:
+    """The server closes a chat flood with 4429 (tests/lobby/test_presence_and_chat.py)."""
+    assert not [line for line in DOC.splitlines() if "chat" in line and "4400" in line]
+
+
+@pytest.mark.parametrize("name", ["MATCH_TIME_LIMIT", "MATCH_SCORE_LIMIT"])
+def test_the_match_limit_settings_are_documented_with_their_ranges(name: str) -> None:
+    low, high = getattr(settings, f"{name}_RANGE")
+    operations = (DOC_PATH.parent / "operations.md").read_text(encoding="utf-8")
+    for doc in (DOC, operations):
+        row = next(line for line in doc.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"{low}..{high}" in row, row
 
 
 def test_the_lobby_client_section_holds_an_example_of_every_lobby_client_message() -> None:

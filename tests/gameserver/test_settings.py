@@ -258,6 +258,10 @@ def test_environment_variables_choose_redis_postgresql_tick_rate_and_hosts():
         ("TICK_HZ", "fast"),
         ("TICK_HZ", "0"),
         ("TICK_HZ", "500"),
+        ("MATCH_TIME_LIMIT", "4"),  # the ranges POST /api/matches/ takes
+        ("MATCH_TIME_LIMIT", "3601"),
+        ("MATCH_SCORE_LIMIT", "0"),
+        ("MATCH_SCORE_LIMIT", "101"),
         ("SESSION_COOKIE_SECURE", "sometimes"),
         ("SECURE_SSL_REDIRECT", "perhaps"),
         ("SECURE_HSTS_SECONDS", "forever"),

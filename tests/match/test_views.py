@@ -156,3 +156,15 @@ def test_the_api_answers_a_wrong_method_with_a_json_405(client):
     assert response["Allow"] == "POST"
     assert response.json()["error"] == "method_not_allowed"
     assert client.post(f"/api/matches/{uuid.uuid4()}/").json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/", "/leaderboard/", "/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_a_page_answers_a_wrong_method_with_an_empty_405_not_a_csrf_page(path, method):
+    """docs/protocol.md 2.4: a page changes nothing, so a plain POST (no CSRF token, as a
+    script sends it) is a wrong method, not a CSRF failure."""
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert response.content == b""

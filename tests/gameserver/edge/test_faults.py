@@ -39,6 +39,7 @@ from tests.e2e import (
     play_all,
     post_json,
     query,
+    served,
     server_env,
 )
 
@@ -53,15 +54,8 @@ def db_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[str]:
-    env = server_env(DATABASE_URL=db_url)
-    migrate = Process(manage("migrate", "--noinput", "-v", "0"), env)
-    assert migrate.proc.wait(timeout=120) == 0, "\n".join(migrate.lines)
-    process = Process(manage("serve", "--port", "0"), env)
-    try:
-        yield process.wait_for(READY).group(1)
-        assert process.proc.poll() is None, "the server died:\n" + "\n".join(process.lines[-30:])
-    finally:
-        process.stop()
+    with served(server_env(DATABASE_URL=db_url)) as (_, url):
+        yield url
 
 
 def guest(base: str, name: str) -> tuple[int, list[str]]:
