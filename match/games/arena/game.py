@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from match.games.rng import below, seed_state
 from match.rules import Event, GameOver, InvalidInput, PlayerSpec, Wire
 
 from . import constants as c
 from . import stages, wire
-from .rng import below, seed_state
 from .stages import STAGES
 from .state import ArenaInput, ArenaState, Player, make_config
 

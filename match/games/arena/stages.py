@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from math import isqrt
 
+from match.games.rng import below
+
 from . import constants as c
-from .rng import below
 from .state import ArenaInput, ArenaState, Player, Shot, is_team_match, team_scores
 
 Events = list[list[object]]

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from match.games.rng import below
+
 from . import constants as c
-from .rng import below
 from .state import GridInput, GridState, moves_due
 
 Events = list[list[object]]

@@ -1,4 +1,9 @@
-"""A splitmix64 PRNG whose whole state is one int kept in the game state (hashed, replayable)."""
+"""A tiny splitmix64 PRNG whose whole state is one int kept in the game state, shared by every
+game (the arena, the grid, and those ``manage.py startgame`` writes).
+
+Keeping the int in the state (never ``random``) makes every draw part of the hashed,
+checkpointed, replayable state, and keeps ``step`` a pure function.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,6 @@ def next_u64(state: int) -> tuple[int, int]:
 
 
 def below(state: int, n: int) -> tuple[int, int]:
-    """Return ``(value in [0, n), new_state)``; the modulo bias is irrelevant for n <= 4."""
+    """Return ``(value in [0, n), new_state)``; the modulo bias is negligible for small ``n``."""
     value, state = next_u64(state)
     return value % n, state
