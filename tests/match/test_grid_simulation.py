@@ -9,10 +9,8 @@ tests/match/test_grid_simulation.py`` (and say why in the commit).
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -23,24 +21,13 @@ import pytest
 from match.games.grid import GRID, GridState
 from match.games.grid import constants as c
 from match.rules import PlayerSpec
+from tests.match import simulation
+from tests.match.simulation import InputLog, Run
 
 GOLDEN = Path(__file__).parent / "golden" / "grid_seed42_4p.txt"
 SEED = 42
 SETTINGS = {"score_limit": 3, "time_limit_ticks": 20 * 120}
 PLAYERS: list[PlayerSpec] = [{"seat": i, "name": f"bot{i}"} for i in range(4)]
-
-InputLog = list[dict[int, dict[str, Any]]]
-
-
-@dataclass
-class Run:
-    log: InputLog
-    states: list[GridState]
-    events: list[list[object]]
-
-    @property
-    def hashes(self) -> list[str]:
-        return [GRID.state_hash(s)[:16] for s in self.states]
 
 
 def free(state: GridState, x: int, y: int) -> bool:
@@ -78,27 +65,11 @@ def bot_inputs(rnd: random.Random, state: GridState, seqs: list[int]) -> dict[in
 def record(players: list[PlayerSpec], settings: dict[str, int], seed: int) -> Run:
     rnd = random.Random(7)
     seqs = [0] * len(players)
-    state = GRID.initial_state(players=players, settings=settings, seed=seed)
-    run = Run(log=[], states=[state], events=[])
-    while not GRID.is_over(state):
-        fields = bot_inputs(rnd, state, seqs)
-        run.log.append(fields)
-        state, events = GRID.step(state, {s: GRID.decode_input(f) for s, f in fields.items()})
-        run.states.append(state)
-        run.events.extend(events)
-    return run
+    return simulation.record(GRID, players, settings, seed, lambda state: bot_inputs(rnd, state, seqs))
 
 
 def replay(log: InputLog, seed: int = SEED) -> list[str]:
-    """The hashes of the match those inputs give, up to its end (a changed one may end sooner)."""
-    state = GRID.initial_state(players=PLAYERS, settings=SETTINGS, seed=seed)
-    hashes = [GRID.state_hash(state)[:16]]
-    for fields in log:
-        if GRID.is_over(state):
-            break
-        state, _ = GRID.step(state, {s: GRID.decode_input(f) for s, f in fields.items()})
-        hashes.append(GRID.state_hash(state)[:16])
-    return hashes
+    return simulation.replay(GRID, PLAYERS, SETTINGS, log, seed)
 
 
 @pytest.fixture(scope="module")
@@ -145,16 +116,7 @@ def test_the_scripted_match_covers_turns_crashes_head_ons_and_stale_inputs(recor
 
 
 def test_hashes_match_the_golden_file_every_tick(recorded: Run) -> None:
-    if os.environ.get("REGENERATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text("\n".join(recorded.hashes) + "\n", encoding="ascii")
-    assert GOLDEN.exists(), f"{GOLDEN} is missing: run the tests with REGENERATE_GOLDEN=1"
-    golden = GOLDEN.read_text(encoding="ascii").split()
-    mismatch = next(
-        (i for i, (a, b) in enumerate(zip(golden, recorded.hashes, strict=False)) if a != b), None
-    )
-    assert mismatch is None, f"state diverges from the golden file at tick {mismatch}"
-    assert len(golden) == len(recorded.hashes)
+    simulation.assert_golden(GOLDEN, recorded.hashes)
 
 
 def test_same_seed_and_inputs_give_same_hash_every_tick(recorded: Run) -> None:
@@ -184,13 +146,11 @@ def test_changing_a_single_turn_changes_later_hashes(recorded: Run) -> None:
 @pytest.mark.parametrize("which", ["recorded", "slow_ticks"])
 def test_snapshot_of_prev_plus_delta_equals_snapshot_of_new_every_tick(which: str, request) -> None:
     run: Run = request.getfixturevalue(which)
+    simulation.assert_deltas_complete(GRID, pairwise(run.states))
     most_cells = 0
     for prev, new in pairwise(run.states):
-        snap = GRID.snapshot(prev)
-        delta = GRID.delta(prev, new)
-        assert GRID.apply_delta(snap, delta) == GRID.snapshot(new)
-        assert snap == GRID.snapshot(prev), "apply_delta leaves its input intact"
         if prev.round == new.round:
+            delta = GRID.delta(prev, new)
             most_cells = max(most_cells, len(delta.get("c", [])) // 2)  # type: ignore[arg-type]
     assert GRID.is_over(run.states[-1])
     assert most_cells == (len(run.states[0].players) * 2 if which == "slow_ticks" else 4)
@@ -199,11 +159,9 @@ def test_snapshot_of_prev_plus_delta_equals_snapshot_of_new_every_tick(which: st
 @pytest.mark.parametrize("gap", [2, 7, 45, 160])
 def test_a_delta_between_any_two_states_is_complete_even_across_rounds(recorded: Run, gap: int) -> None:
     states = recorded.states
-    crossed = 0
-    for i in range(0, len(states) - gap, 13):
-        a, b = states[i], states[i + gap]
-        crossed += a.round != b.round
-        assert GRID.apply_delta(GRID.snapshot(a), GRID.delta(a, b)) == GRID.snapshot(b)
+    pairs = [(states[i], states[i + gap]) for i in range(0, len(states) - gap, 13)]
+    simulation.assert_deltas_complete(GRID, pairs)
+    crossed = sum(a.round != b.round for a, b in pairs)
     if gap >= 45:
         assert crossed, "some pairs lie in different rounds"
 
@@ -229,39 +187,11 @@ def test_an_idle_tick_delta_is_only_the_tick() -> None:
 
 
 def test_step_does_not_mutate_the_previous_state(recorded: Run) -> None:
-    state = GRID.initial_state(players=PLAYERS, settings=SETTINGS, seed=SEED)
-    for fields in recorded.log[:300]:
-        before = GRID.state_hash(state)
-        new, _ = GRID.step(state, {s: GRID.decode_input(f) for s, f in fields.items()})
-        assert GRID.state_hash(state) == before
-        state = new
-
-
-def assert_wire_safe(value: object, where: str) -> None:
-    """Only str-keyed dicts, lists, ints, bools and strs may reach msgpack."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            assert type(k) is str, f"non-string key {k!r} in {where}"
-            assert_wire_safe(v, where)
-    elif isinstance(value, list):
-        for v in value:
-            assert_wire_safe(v, where)
-    else:
-        assert type(value) in (int, bool, str), f"{type(value).__name__} {value!r} in {where}"
+    simulation.assert_step_is_pure(GRID, recorded.states[0], recorded.log[:300])
 
 
 def test_wire_messages_are_msgpack_safe_with_string_keys(recorded: Run) -> None:
-    final = recorded.states[-1]
-    messages: list[tuple[str, object]] = [
-        ("snapshot", GRID.snapshot(recorded.states[len(recorded.states) // 2])),
-        ("result", GRID.result(final)),
-        ("events", recorded.events),
-        ("acks", GRID.acks(final)),
-    ]
-    messages += [("delta", GRID.delta(a, b)) for a, b in pairwise(recorded.states)]
-    for where, msg in messages:
-        assert_wire_safe(msg, where)
-        assert msgpack.unpackb(msgpack.packb(msg, use_bin_type=True), raw=False, strict_map_key=True) == msg
+    simulation.assert_messages_wire_safe(recorded)
 
 
 @pytest.mark.parametrize("field", ["rng", "go_tick", "grid", "p.seq", "p.moved", "p.dir", "p.wins"])
@@ -279,16 +209,7 @@ def test_state_hash_covers_internal_fields(recorded: Run, field: str) -> None:
 
 
 def test_a_state_from_its_checkpoint_bytes_goes_on_exactly_as_the_original(recorded: Run) -> None:
-    """What a tick worker taking a match over relies on: bytes -> state -> the same future."""
-    log = recorded.log
-    for tick in range(0, len(log), 97):
-        restored = GRID.state_from_bytes(GRID.state_bytes(recorded.states[tick]))
-        assert restored == recorded.states[tick]
-        for fields in log[tick : tick + 40]:
-            restored, _ = GRID.step(restored, {s: GRID.decode_input(f) for s, f in fields.items()})
-        assert GRID.state_hash(restored) == GRID.state_hash(recorded.states[min(tick + 40, len(log))])
-    final = recorded.states[-1]
-    assert GRID.state_from_bytes(GRID.state_bytes(final)) == final
+    simulation.assert_checkpoints_go_on(recorded)
 
 
 def test_arena_checkpoints_and_other_bytes_are_refused() -> None:

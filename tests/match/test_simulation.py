@@ -8,19 +8,19 @@ other machine (the golden file).
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 import msgpack
 import pytest
 
-from match.games.arena import ARENA, ArenaState
+from match.games.arena import ARENA
 from match.games.arena import constants as c
 from match.rules import PlayerSpec
+from tests.match import simulation
+from tests.match.simulation import InputLog, Run
 
 GOLDEN = Path(__file__).parent / "golden" / "arena_seed42_4p.txt"
 SEED = 42
@@ -28,23 +28,6 @@ SEATS = 4
 TICKS = 600
 SETTINGS = {"time_limit_ticks": TICKS, "score_limit": 50, "respawn_ticks": 40}
 PLAYERS: list[PlayerSpec] = [{"seat": i, "name": f"bot{i}"} for i in range(SEATS)]
-
-InputLog = list[dict[int, dict[str, object]]]
-
-
-@dataclass
-class Run:
-    log: InputLog
-    states: list[ArenaState]
-    events: list[list[object]]
-
-    @property
-    def hashes(self) -> list[str]:
-        return [short_hash(s) for s in self.states]
-
-
-def short_hash(state: ArenaState) -> str:
-    return ARENA.state_hash(state)[:16]
 
 
 def aim_towards(dx: int, dy: int) -> int:
@@ -84,24 +67,13 @@ def bot_inputs(rnd: random.Random, snap: dict[str, object], seqs: list[int]) -> 
 def record() -> Run:
     rnd = random.Random(7)
     seqs = [0] * SEATS
-    state = ARENA.initial_state(players=PLAYERS, settings=SETTINGS, seed=SEED)
-    run = Run(log=[], states=[state], events=[])
-    while not ARENA.is_over(state):
-        fields = bot_inputs(rnd, ARENA.snapshot(state), seqs)
-        run.log.append(fields)
-        state, events = ARENA.step(state, {s: ARENA.decode_input(f) for s, f in fields.items()})
-        run.states.append(state)
-        run.events.extend(events)
-    return run
+    return simulation.record(
+        ARENA, PLAYERS, SETTINGS, SEED, lambda state: bot_inputs(rnd, ARENA.snapshot(state), seqs)
+    )
 
 
 def replay(log: InputLog, seed: int = SEED) -> list[str]:
-    state = ARENA.initial_state(players=PLAYERS, settings=SETTINGS, seed=seed)
-    hashes = [short_hash(state)]
-    for fields in log:
-        state, _ = ARENA.step(state, {s: ARENA.decode_input(f) for s, f in fields.items()})
-        hashes.append(short_hash(state))
-    return hashes
+    return simulation.replay(ARENA, PLAYERS, SETTINGS, log, seed)
 
 
 @pytest.fixture(scope="module")
@@ -131,16 +103,7 @@ def test_the_scripted_match_covers_shots_hits_knockouts_and_respawns(recorded: R
 
 
 def test_hashes_match_the_golden_file_every_tick(recorded: Run) -> None:
-    if os.environ.get("REGENERATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text("\n".join(recorded.hashes) + "\n", encoding="ascii")
-    assert GOLDEN.exists(), f"{GOLDEN} is missing: run the tests with REGENERATE_GOLDEN=1"
-    golden = GOLDEN.read_text(encoding="ascii").split()
-    mismatch = next(
-        (i for i, (a, b) in enumerate(zip(golden, recorded.hashes, strict=False)) if a != b), None
-    )
-    assert mismatch is None, f"state diverges from the golden file at tick {mismatch}"
-    assert len(golden) == len(recorded.hashes)
+    simulation.assert_golden(GOLDEN, recorded.hashes)
 
 
 def test_same_seed_and_inputs_give_same_hash_every_tick(recorded: Run) -> None:
@@ -179,10 +142,7 @@ def test_changing_a_single_input_changes_later_hashes(recorded: Run) -> None:
 
 
 def test_snapshot_of_prev_plus_delta_equals_snapshot_of_new_every_tick(recorded: Run) -> None:
-    for prev, new in pairwise(recorded.states):
-        snap = ARENA.snapshot(prev)
-        assert ARENA.apply_delta(snap, ARENA.delta(prev, new)) == ARENA.snapshot(new)
-        assert snap == ARENA.snapshot(prev)
+    simulation.assert_deltas_complete(ARENA, pairwise(recorded.states))
 
 
 def test_delta_omits_empty_parts() -> None:
@@ -192,40 +152,11 @@ def test_delta_omits_empty_parts() -> None:
 
 
 def test_step_does_not_mutate_the_previous_state(recorded: Run) -> None:
-    state = ARENA.initial_state(players=PLAYERS, settings=SETTINGS, seed=SEED)
-    for fields in recorded.log[:200]:
-        before = ARENA.state_hash(state)
-        new, _ = ARENA.step(state, {s: ARENA.decode_input(f) for s, f in fields.items()})
-        assert ARENA.state_hash(state) == before
-        state = new
-
-
-def assert_wire_safe(value: object, where: str) -> None:
-    """Only str-keyed dicts, lists, ints, bools and strs may reach msgpack."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            assert type(k) is str, f"non-string key {k!r} in {where}"
-            assert_wire_safe(v, where)
-    elif isinstance(value, list):
-        for v in value:
-            assert_wire_safe(v, where)
-    else:
-        assert type(value) in (int, bool, str), f"{type(value).__name__} {value!r} in {where}"
+    simulation.assert_step_is_pure(ARENA, recorded.states[0], recorded.log[:200])
 
 
 def test_wire_messages_are_msgpack_safe_with_string_keys(recorded: Run) -> None:
-    final = recorded.states[-1]
-    messages: list[tuple[str, object]] = [
-        ("snapshot", ARENA.snapshot(recorded.states[300])),
-        ("result", ARENA.result(final)),
-        ("events", recorded.events),
-        ("acks", ARENA.acks(final)),
-    ]
-    messages += [("delta", ARENA.delta(a, b)) for a, b in pairwise(recorded.states)]
-    for where, msg in messages:
-        assert_wire_safe(msg, where)
-        packed = msgpack.packb(msg, use_bin_type=True)
-        assert msgpack.unpackb(packed, raw=False, strict_map_key=True) == msg
+    simulation.assert_messages_wire_safe(recorded)
 
 
 @pytest.mark.parametrize(
@@ -244,15 +175,7 @@ def test_state_hash_covers_internal_fields(recorded: Run, field: str) -> None:
 
 
 def test_a_state_from_its_checkpoint_bytes_goes_on_exactly_as_the_original(recorded: Run) -> None:
-    """What a tick worker taking a match over relies on: bytes -> state -> the same future."""
-    for tick in range(0, len(recorded.log), 97):
-        restored = ARENA.state_from_bytes(ARENA.state_bytes(recorded.states[tick]))
-        assert restored == recorded.states[tick]
-        for fields in recorded.log[tick : tick + 40]:
-            restored, _ = ARENA.step(restored, {s: ARENA.decode_input(f) for s, f in fields.items()})
-        assert ARENA.state_hash(restored) == ARENA.state_hash(
-            recorded.states[min(tick + 40, len(recorded.log))]
-        )
+    simulation.assert_checkpoints_go_on(recorded)
 
 
 @pytest.mark.parametrize("data", [b"", b"\x00", msgpack.packb([99, []]), msgpack.packb([1, [1, 2]])])
