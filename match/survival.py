@@ -29,6 +29,7 @@ from typing import Any
 import msgpack
 from django.conf import settings
 
+from gameserver.edge.layers import layer_prefix
 from gameserver.edge.recovery import LayerWatch
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,6 @@ def encode_checkpoint(
     )
 
 
-def prefix() -> str:
-    layers: dict[str, Any] = settings.CHANNEL_LAYERS
-    return str(layers["default"].get("CONFIG", {}).get("prefix", "asgi"))
-
-
 class MatchStore:
     """One per tick worker process (a Redis connection pool of its own)."""
 
@@ -136,7 +132,7 @@ class MatchStore:
         self.redis = redis.asyncio.Redis.from_url(
             settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        self.base = f"{prefix()}:match"
+        self.base = f"{layer_prefix()}:match"
         self.running_key = f"{self.base}:running"
 
     def keys(self, match_id: str) -> tuple[str, str, str]:

@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer as ChannelsInMemoryChannelLayer
+from django.conf import settings
 
 
 class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
@@ -59,3 +60,10 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
         for channel in list(self.groups.get(group, ())):
             with contextlib.suppress(ChannelFull):  # as channels' layers do: a full member misses it
                 await self.send(channel, message)
+
+
+def layer_prefix() -> str:
+    """The channel layer's key prefix (CHANNEL_LAYER_PREFIX): every Redis key of ours starts with
+    it, so deployments and tests sharing one Redis server keep apart."""
+    layers: dict[str, Any] = settings.CHANNEL_LAYERS
+    return str(layers["default"].get("CONFIG", {}).get("prefix", "asgi"))

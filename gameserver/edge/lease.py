@@ -20,6 +20,8 @@ from typing import Any
 
 from django.conf import settings
 
+from gameserver.edge.layers import layer_prefix
+
 log = logging.getLogger(__name__)
 
 LEASE_TTL_MS = 5000
@@ -49,9 +51,7 @@ class LeaseLost(Exception):
 
 
 def lease_key(job: str) -> str:
-    layers: dict[str, Any] = settings.CHANNEL_LAYERS
-    prefix = layers["default"].get("CONFIG", {}).get("prefix", "asgi")
-    return f"{prefix}:lease:{job}"
+    return f"{layer_prefix()}:lease:{job}"
 
 
 class Lease:

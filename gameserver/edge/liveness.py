@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from channels.worker import Worker
 from django.conf import settings
 
+from gameserver.edge.layers import layer_prefix
 from gameserver.edge.lease import Lease
 from gameserver.edge.recovery import PROBE_GROUP, LayerWatch
 from gameserver.groups import MATCHMAKER_CHANNEL, TICK_CHANNEL
@@ -55,9 +56,7 @@ def _redis() -> Any:
 
 
 def _beat_key(channel: str, worker: str = "*") -> str:
-    layers: dict[str, Any] = settings.CHANNEL_LAYERS
-    prefix = layers["default"].get("CONFIG", {}).get("prefix", "asgi")
-    return f"{prefix}:alive:{channel}:{worker}"
+    return f"{layer_prefix()}:alive:{channel}:{worker}"
 
 
 class ResilientWorker(Worker):

@@ -8,10 +8,9 @@ can never overwrite what the standby saves.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
+from gameserver.edge.layers import layer_prefix
 from gameserver.edge.lease import lease_key
 from gameserver.groups import MATCHMAKER_CHANNEL
 
@@ -26,9 +25,7 @@ class LobbyStore:
     def __init__(self) -> None:
         import redis.asyncio
 
-        layers: dict[str, Any] = settings.CHANNEL_LAYERS
-        prefix = layers["default"].get("CONFIG", {}).get("prefix", "asgi")
-        self.key = f"{prefix}:lobby:state"
+        self.key = f"{layer_prefix()}:lobby:state"
         self.lease = lease_key(MATCHMAKER_CHANNEL)
         self.redis = redis.asyncio.Redis.from_url(
             settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
