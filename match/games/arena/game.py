@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from match.games.base import StagedRules
 from match.games.rng import below, seed_state
-from match.rules import Event, GameOver, InvalidInput, PlayerSpec, Wire
+from match.rules import InvalidInput, PlayerSpec
 
 from . import constants as c
 from . import stages, wire
@@ -134,29 +135,18 @@ def initial_state(players: Sequence[PlayerSpec], settings: Mapping[str, int], se
     return ArenaState(config=config, tick=0, rng=rng, next_shot_id=1, players=roster)
 
 
-def step(state: ArenaState, inputs: Mapping[int, ArenaInput]) -> tuple[ArenaState, list[Event]]:
-    """Run all stages on a copy; raises ``GameOver`` once the match has ended.
-
-    Raising (instead of a silent no-op) surfaces a runner that keeps
-    ticking a finished match.
-    """
-    if state.over:
-        raise GameOver(f"match ended ({state.reason}) at tick {state.tick!r}")
-    new = state.copy()
-    new.tick += 1
-    events: list[Event] = []
-    for _name, stage in STAGES:
-        stage(new, inputs, events)
-    return new, events
-
-
-class ArenaRules:
+class ArenaRules(StagedRules[ArenaState]):
     """Top-down arena shooter for 2..8 players; stateless, so one shared instance suffices."""
 
     def __init__(self) -> None:
-        self.name: str = "arena"
-        self.min_players: int = c.MIN_PLAYERS
-        self.max_players: int = c.MAX_PLAYERS
+        super().__init__(
+            name="arena",
+            min_players=c.MIN_PLAYERS,
+            max_players=c.MAX_PLAYERS,
+            stages=STAGES,
+            forfeit=stages.forfeit,
+            wire=wire,
+        )
 
     def initial_state(
         self, *, players: Sequence[PlayerSpec], settings: Mapping[str, int], seed: int
@@ -172,58 +162,6 @@ class ArenaRules:
         """Stand still, keep the aim, stop firing; the seq follows the seat's last applied one."""
         player = state.players[seat]
         return ArenaInput(seq=min(player.seq + 1, c.SEQ_MAX), mx=0, my=0, aim=player.aim, fire=False)
-
-    def step(self, state: ArenaState, inputs: Mapping[int, ArenaInput]) -> tuple[ArenaState, list[Event]]:
-        """See ``step``."""
-        return step(state, inputs)
-
-    def forfeit(self, state: ArenaState, seat: int) -> tuple[ArenaState, list[Event]]:
-        """The seat is out for good (see ``stages.forfeit``); the next step ends the match if
-        fewer than two sides are left."""
-        new = state.copy()
-        events: list[Event] = []
-        stages.forfeit(new, seat, events)
-        return new, events
-
-    def tick(self, state: ArenaState) -> int:
-        """Tick number of the state."""
-        return state.tick
-
-    def acks(self, state: ArenaState) -> list[int]:
-        """Last applied input seq per seat, so clients can drop confirmed predictions."""
-        return [p.seq for p in state.players]
-
-    def snapshot(self, state: ArenaState) -> Wire:
-        """See ``wire.snapshot``."""
-        return wire.snapshot(state)
-
-    def delta(self, prev: ArenaState, state: ArenaState) -> Wire:
-        """See ``wire.delta``."""
-        return wire.delta(prev, state)
-
-    def apply_delta(self, snap: Wire, delta: Wire) -> Wire:
-        """See ``wire.apply_delta``."""
-        return wire.apply_delta(snap, delta)
-
-    def state_bytes(self, state: ArenaState) -> bytes:
-        """See ``wire.state_bytes``."""
-        return wire.state_bytes(state)
-
-    def state_from_bytes(self, data: bytes) -> ArenaState:
-        """See ``wire.state_from_bytes``."""
-        return wire.state_from_bytes(data)
-
-    def is_over(self, state: ArenaState) -> bool:
-        """Whether the score or time limit has been reached."""
-        return state.over
-
-    def result(self, state: ArenaState) -> Wire:
-        """See ``wire.result``; raises ``ValueError`` if the match is not over."""
-        return wire.result(state)
-
-    def state_hash(self, state: ArenaState) -> str:
-        """See ``wire.state_hash``."""
-        return wire.state_hash(state)
 
 
 ARENA = ArenaRules()

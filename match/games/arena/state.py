@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from match.games.base import int_setting, refuse_unknown_settings, ticks_for_ms
+
 from . import constants as c
 
 SETTING_NAMES = ("tick_hz", "score_limit", "time_limit_ticks", "respawn_ticks")
@@ -154,36 +156,19 @@ def team_scores(state: ArenaState) -> list[int]:
     return scores
 
 
-def _int_setting(settings: Mapping[str, int], key: str, default: int, low: int, high: int) -> int:
-    """Read one setting strictly: ints only (not bools), within ``[low, high]``."""
-    value: object = settings.get(key, default)
-    if type(value) is not int:
-        raise ValueError(f"setting {key} must be an int, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"setting {key} must be in {low}..{high}, got {value!r}")
-    return value
-
-
 def per_tick(per_second: int, tick_hz: int) -> int:
     """Round a per-second speed to the nearest whole units per tick (integers only)."""
     return (2 * per_second + tick_hz) // (2 * tick_hz)
 
 
-def ticks_for_ms(ms: int, tick_hz: int) -> int:
-    """Convert a duration to whole ticks, rounded up so fire rates never exceed the spec."""
-    return max(1, -(-ms * tick_hz // 1000))
-
-
 def make_config(settings: Mapping[str, int]) -> Config:
     """Validate settings and derive per-tick numbers; unknown keys are rejected to catch typos."""
-    unknown = sorted(set(settings) - set(SETTING_NAMES))
-    if unknown:
-        raise ValueError(f"unknown setting(s) {unknown!r}")
+    refuse_unknown_settings(settings, SETTING_NAMES)
     big = 10**9
-    hz = _int_setting(settings, "tick_hz", c.DEFAULT_TICK_HZ, 1, c.MAX_TICK_HZ)
-    score_limit = _int_setting(settings, "score_limit", c.DEFAULT_SCORE_LIMIT, 1, big)
-    end_tick = _int_setting(settings, "time_limit_ticks", hz * c.DEFAULT_TIME_LIMIT_S, 1, big)
-    respawn = _int_setting(settings, "respawn_ticks", hz * c.DEFAULT_RESPAWN_S, 1, big)
+    hz = int_setting(settings, "tick_hz", c.DEFAULT_TICK_HZ, 1, c.MAX_TICK_HZ)
+    score_limit = int_setting(settings, "score_limit", c.DEFAULT_SCORE_LIMIT, 1, big)
+    end_tick = int_setting(settings, "time_limit_ticks", hz * c.DEFAULT_TIME_LIMIT_S, 1, big)
+    respawn = int_setting(settings, "respawn_ticks", hz * c.DEFAULT_RESPAWN_S, 1, big)
     return Config(
         tick_hz=hz,
         score_limit=score_limit,

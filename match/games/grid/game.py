@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from match.games.base import StagedRules
 from match.games.rng import seed_state
-from match.rules import Event, GameOver, InvalidInput, PlayerSpec, Wire
+from match.rules import InvalidInput, PlayerSpec
 
 from . import constants as c
 from . import stages, wire
@@ -76,25 +77,18 @@ def initial_state(players: Sequence[PlayerSpec], settings: Mapping[str, int], se
     return state
 
 
-def step(state: GridState, inputs: Mapping[int, GridInput]) -> tuple[GridState, list[Event]]:
-    """Run all stages on a copy; raises ``GameOver`` once the match has ended."""
-    if state.over:
-        raise GameOver(f"match ended ({state.reason}) at tick {state.tick!r}")
-    new = state.copy()
-    new.tick += 1
-    events: list[Event] = []
-    for _name, stage in STAGES:
-        stage(new, inputs, events)
-    return new, events
-
-
-class GridRules:
+class GridRules(StagedRules[GridState]):
     """Light cycles for 2..4 players, one per seat; stateless, so one shared instance suffices."""
 
     def __init__(self) -> None:
-        self.name: str = "grid"
-        self.min_players: int = c.MIN_PLAYERS
-        self.max_players: int = c.MAX_PLAYERS
+        super().__init__(
+            name="grid",
+            min_players=c.MIN_PLAYERS,
+            max_players=c.MAX_PLAYERS,
+            stages=STAGES,
+            forfeit=stages.forfeit,
+            wire=wire,
+        )
         # Rounds to win, where the server's MATCH_SCORE_LIMIT (points, for the arena) would not fit.
         self.default_score_limit: int = c.DEFAULT_SCORE_LIMIT
 
@@ -113,58 +107,6 @@ class GridRules:
         last applied one, so a late input from the dropped socket cannot turn it."""
         player = state.players[seat]
         return GridInput(seq=min(player.seq + 1, c.SEQ_MAX), dir=player.dir)
-
-    def step(self, state: GridState, inputs: Mapping[int, GridInput]) -> tuple[GridState, list[Event]]:
-        """See ``step``."""
-        return step(state, inputs)
-
-    def forfeit(self, state: GridState, seat: int) -> tuple[GridState, list[Event]]:
-        """The seat is out for good (see ``stages.forfeit``); the next step ends the match if
-        fewer than two seats are left."""
-        new = state.copy()
-        events: list[Event] = []
-        stages.forfeit(new, seat, events)
-        return new, events
-
-    def tick(self, state: GridState) -> int:
-        """Tick number of the state."""
-        return state.tick
-
-    def acks(self, state: GridState) -> list[int]:
-        """Last applied input seq per seat, so clients can drop confirmed predictions."""
-        return [p.seq for p in state.players]
-
-    def snapshot(self, state: GridState) -> Wire:
-        """See ``wire.snapshot``."""
-        return wire.snapshot(state)
-
-    def delta(self, prev: GridState, state: GridState) -> Wire:
-        """See ``wire.delta``."""
-        return wire.delta(prev, state)
-
-    def apply_delta(self, snap: Wire, delta: Wire) -> Wire:
-        """See ``wire.apply_delta``."""
-        return wire.apply_delta(snap, delta)
-
-    def state_bytes(self, state: GridState) -> bytes:
-        """See ``wire.state_bytes``."""
-        return wire.state_bytes(state)
-
-    def state_from_bytes(self, data: bytes) -> GridState:
-        """See ``wire.state_from_bytes``."""
-        return wire.state_from_bytes(data)
-
-    def is_over(self, state: GridState) -> bool:
-        """Whether the score or time limit has been reached, or too few seats are left."""
-        return state.over
-
-    def result(self, state: GridState) -> Wire:
-        """See ``wire.result``; raises ``ValueError`` if the match is not over."""
-        return wire.result(state)
-
-    def state_hash(self, state: GridState) -> str:
-        """See ``wire.state_hash``."""
-        return wire.state_hash(state)
 
 
 GRID = GridRules()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from match.games.base import int_setting, refuse_unknown_settings, ticks_for_ms
+
 from . import constants as c
 
 SETTING_NAMES = (
@@ -113,35 +115,18 @@ class GridState:
         )
 
 
-def _int_setting(settings: Mapping[str, int], key: str, default: int, low: int, high: int) -> int:
-    """Read one setting strictly: ints only (not bools), within ``[low, high]``."""
-    value: object = settings.get(key, default)
-    if type(value) is not int:
-        raise ValueError(f"setting {key} must be an int, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"setting {key} must be in {low}..{high}, got {value!r}")
-    return value
-
-
-def ticks_for_ms(ms: int, tick_hz: int) -> int:
-    """A duration in whole ticks, rounded up (at least one)."""
-    return max(1, -(-ms * tick_hz // 1000))
-
-
 def make_config(settings: Mapping[str, int]) -> Config:
     """Validate settings and derive per-tick numbers; unknown keys are rejected to catch typos."""
-    unknown = sorted(set(settings) - set(SETTING_NAMES))
-    if unknown:
-        raise ValueError(f"unknown setting(s) {unknown!r}")
+    refuse_unknown_settings(settings, SETTING_NAMES)
     big = 10**9
-    hz = _int_setting(settings, "tick_hz", c.DEFAULT_TICK_HZ, 1, c.MAX_TICK_HZ)
+    hz = int_setting(settings, "tick_hz", c.DEFAULT_TICK_HZ, 1, c.MAX_TICK_HZ)
     return Config(
         tick_hz=hz,
-        score_limit=_int_setting(settings, "score_limit", c.DEFAULT_SCORE_LIMIT, 1, big),
-        end_tick=_int_setting(settings, "time_limit_ticks", hz * c.DEFAULT_TIME_LIMIT_S, 1, big),
-        pause_ticks=_int_setting(settings, "pause_ticks", ticks_for_ms(c.PAUSE_MS, hz), 1, big),
-        ready_ticks=_int_setting(settings, "ready_ticks", ticks_for_ms(c.READY_MS, hz), 1, big),
-        cells_per_s=_int_setting(settings, "cells_per_s", c.CELLS_PER_S, 1, c.MAX_CELLS_PER_S),
+        score_limit=int_setting(settings, "score_limit", c.DEFAULT_SCORE_LIMIT, 1, big),
+        end_tick=int_setting(settings, "time_limit_ticks", hz * c.DEFAULT_TIME_LIMIT_S, 1, big),
+        pause_ticks=int_setting(settings, "pause_ticks", ticks_for_ms(c.PAUSE_MS, hz), 1, big),
+        ready_ticks=int_setting(settings, "ready_ticks", ticks_for_ms(c.READY_MS, hz), 1, big),
+        cells_per_s=int_setting(settings, "cells_per_s", c.CELLS_PER_S, 1, c.MAX_CELLS_PER_S),
     )
 
 
