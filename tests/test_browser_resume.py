@@ -214,6 +214,25 @@ def assert_clean(*tabs: ResumeTab, allowed_errors: frozenset[str] = frozenset())
 
 
 @pytest.mark.timeout(180)
+def walks_on(walker: Tab, watcher: Tab, seat: int) -> None:
+    """Holding a key in the walker's tab walks its seat 60 units, as the watcher's tab sees it
+    (the direction with the most room from where the seat stands)."""
+    start = position(watcher.view(), seat)
+    key = next(k for k in KEYS if room(start, k) >= 100)
+    axis, sign = ("x", KEYS[key][0]) if KEYS[key][0] else ("y", KEYS[key][1])
+    goal = start[0 if axis == "x" else 1] + sign * 60
+    walker.page.keyboard.down(key)
+    try:
+        watcher.wait(
+            f"seat({seat}).{axis} * arg[1] >= arg[0] * arg[1]",
+            arg=[goal, sign],
+            timeout=LONG,
+            what=f"seat {seat} walking after the resume",
+        )
+    finally:
+        walker.page.keyboard.up(key)
+
+
 def test_a_cut_connection_reconnects_and_resumes_the_same_seat(base_url, open_tab):
     base = base_url
     ann, bob = open_tab(), open_tab()
@@ -280,20 +299,7 @@ def test_a_cut_connection_reconnects_and_resumes_the_same_seat(base_url, open_ta
         bob.wait("d.ack > arg", arg=before["ack"], timeout=LONG, what="bob's inputs taken again")
 
         # And it plays: holding a key in bob's tab walks Player 2, as ann sees it.
-        start = position(ann.view(), 1)
-        key = next(k for k in KEYS if room(start, k) >= 100)
-        axis, sign = ("x", KEYS[key][0]) if KEYS[key][0] else ("y", KEYS[key][1])
-        goal = start[0 if axis == "x" else 1] + sign * 60
-        bob.page.keyboard.down(key)
-        try:
-            ann.wait(
-                f"seat(1).{axis} * arg[1] >= arg[0] * arg[1]",
-                arg=[goal, sign],
-                timeout=LONG,
-                what="Player 2 walking after the resume",
-            )
-        finally:
-            bob.page.keyboard.up(key)
+        walks_on(bob, ann, 1)
 
         # One match all along: ann's frames never went back, and it is still running.
         ticks = frame_ticks(ann)

@@ -29,7 +29,7 @@ from playwright.sync_api import FloatRect, Page, expect
 
 from tests.e2e import READY, Process, database_url, get_json, server_env
 from tests.proxy import CuttableProxy
-from tests.test_browser import KEYS, Point, in_line_of_fire, position, room, route, walk
+from tests.test_browser import Point, in_line_of_fire, position, route, walk
 from tests.test_browser_lobby import browser  # noqa: F401  (the module's headless Chromium)
 from tests.test_browser_resume import (
     LONG,
@@ -40,6 +40,7 @@ from tests.test_browser_resume import (
     open_tab,  # noqa: F401  (tabs in fresh browser contexts, screenshots at the end)
     through,
     wait_running,
+    walks_on,
 )
 
 # The first knock-out ends the match (a decisive result, whatever the spawn points); the clock
@@ -287,20 +288,7 @@ def test_a_cut_connection_shows_the_banner_across_the_arena_then_the_seat_resume
         assert statuses[cut:].count("connected") == 1, f"'connected' only once the seat was back: {statuses}"
 
         # Play goes on: Bob's key walks Player 2, as Ann sees it, and the server takes his inputs.
-        start = position(ann.view(), 1)
-        key = next(k for k in KEYS if room(start, k) >= 100)
-        axis, sign = ("x", KEYS[key][0]) if KEYS[key][0] else ("y", KEYS[key][1])
-        goal = start[0 if axis == "x" else 1] + sign * 60
-        bob.page.keyboard.down(key)
-        try:
-            ann.wait(
-                f"seat(1).{axis} * arg[1] >= arg[0] * arg[1]",
-                arg=[goal, sign],
-                timeout=LONG,
-                what="Player 2 walking after the resume",
-            )
-        finally:
-            bob.page.keyboard.up(key)
+        walks_on(bob, ann, 1)
         bob.wait("d.ack > arg", arg=before["ack"], timeout=LONG, what="bob's inputs taken again")
         assert get_json(f"{base}/api/matches/{match_id}/")["status"] == "running"
         assert_clean(ann, bob)
